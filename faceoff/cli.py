@@ -1,0 +1,187 @@
+"""The command line: argument parsing and printing only; the work lives in the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from faceoff import __version__
+from faceoff.console import console
+from faceoff.errors import FaceoffError
+
+
+class _Group(click.Group):
+    """Turns FaceoffError into one line on stderr and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FaceoffError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="faceoff")
+def cli() -> None:
+    """faceoff: CycleGAN face-off, composed from plugins by one spec file."""
+
+
+_set_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a spec value, e.g. --set train.batch_size=4 (repeatable; values are JSON).",
+)
+
+
+def _resolve(spec_path: str, overrides: tuple[str, ...]):
+    from faceoff.plugins import get_registry
+    from faceoff.spec import load_spec
+
+    return load_spec(spec_path, get_registry(), list(overrides))
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@_set_option
+@click.option(
+    "--print", "show", is_flag=True, help="Print the resolved spec (every default filled in)."
+)
+def validate(spec: str, overrides: tuple[str, ...], show: bool) -> None:
+    """Check a spec file without training."""
+    resolved = _resolve(spec, overrides)
+    if show:
+        click.echo(json.dumps(resolved.to_dict(), indent=2))
+    else:
+        click.echo(f"ok: {spec} ({len(resolved.components)} components)")
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option(
+    "--out", "out", type=click.Path(file_okay=False), help="Run folder (overrides output.dir)."
+)
+@_set_option
+@click.option("--resume", is_flag=True, help="Continue from the run folder's latest checkpoint.")
+@click.option("--overwrite", is_flag=True, help="Replace a run already in the run folder.")
+@click.option("--no-progress", is_flag=True, help="No progress bar (for logs).")
+def run(
+    spec: str,
+    out: str | None,
+    overrides: tuple[str, ...],
+    resume: bool,
+    overwrite: bool,
+    no_progress: bool,
+) -> None:
+    """Train the CycleGAN a spec describes."""
+    resolved = _resolve(spec, overrides)
+    run_dir = Path(out or resolved.spec.output.dir or Path("runs") / Path(spec).stem)
+    from faceoff.train.run import train
+
+    result = train(
+        resolved, run_dir, resume=resume, overwrite=overwrite, show_progress=not no_progress
+    )
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_row("run folder", str(result.run_dir))
+    table.add_row("steps", f"{result.steps} of {result.total_steps}")
+    table.add_row("seconds per step", f"{result.seconds_per_step:.3f}")
+    table.add_row("losses", " ".join(f"{k} {v:.3f}" for k, v in result.last_losses.items()))
+    table.add_row("checkpoint", str(result.checkpoint))
+    if result.samples:
+        table.add_row("samples", str(result.samples[-1]))
+    table.add_row("loss curves", str(result.run_dir / "losses.png"))
+    table.add_row("metrics", str(result.run_dir / "metrics.jsonl"))
+    console.print(table)
+    if result.interrupted:
+        raise FaceoffError(
+            f"interrupted at step {result.steps}; checkpoint written; continue with "
+            f"faceoff run {spec} --out {result.run_dir} --resume"
+        )
+
+
+@cli.command()
+@click.option(
+    "--out", type=click.Path(dir_okay=False), help="Write to this file instead of stdout."
+)
+def schema(out: str | None) -> None:
+    """Print the JSON Schema of spec files, with the installed plugins' parameters."""
+    from faceoff.io import write_json
+    from faceoff.plugins import get_registry
+    from faceoff.schema import spec_schema
+
+    data = spec_schema(get_registry())
+    if out:
+        write_json(out, data)
+    else:
+        click.echo(json.dumps(data, indent=2))
+
+
+@cli.command("list-plugins")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array, one object per component.")
+def list_plugins(as_json: bool) -> None:
+    """The installed components by kind, and any plugin that failed to load."""
+    from faceoff.listing import plugin_rows
+    from faceoff.plugins import get_registry
+
+    rows = plugin_rows(get_registry())
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="faceoff plugins")
+    for column in ("kind", "name", "distribution", "version", "summary", "status"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        status = "[green]ok[/]" if row["status"] == "ok" else f"[red]broken[/]: {row['error']}"
+        table.add_row(
+            row["kind"], row["name"], row["distribution"], row["version"], row["summary"], status
+        )
+    console.print(table)
+
+
+@cli.command()
+@click.argument("source")
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A data-source parameter (JSON value).",
+)
+@click.option(
+    "--size", default=286, show_default=True, type=click.IntRange(8, 4096), help="Frame size in px."
+)
+def data(source: str, out: str, params: tuple[str, ...], size: int) -> None:
+    """Write a data source's frames as image folders: OUT/{A,B}/{train,test}/*.png.
+
+    `faceoff data synthetic OUT` writes the synthetic face-off set in the paper's layout.
+    """
+    from faceoff.data.export import export_source
+    from faceoff.plugins import get_registry
+    from faceoff.spec import apply_overrides, format_validation_error
+    from pydantic import ValidationError
+
+    component = get_registry().get("data_source", source, where="SOURCE")
+    raw = apply_overrides({}, list(params))
+    try:
+        built = component.make(component.params.model_validate(raw))
+    except ValidationError as exc:
+        raise FaceoffError(f"--param: {format_validation_error(exc)}") from None
+    counts = export_source(built, out, size)
+    click.echo(f"wrote {out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+def main() -> None:
+    """Entry point of the ``faceoff`` script and ``python -m faceoff``."""
+    cli(prog_name="faceoff")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

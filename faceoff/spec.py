@@ -1,0 +1,369 @@
+"""The spec file: pydantic models, two-pass validation, ``--set`` overrides.
+
+Pass one validates the outer structure; pass two validates every component's ``params`` against
+that component's own model and fills in its defaults. The result, a :class:`ResolvedSpec`, is what
+the trainer consumes and what a run folder stores.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from faceoff.components import Component
+from faceoff.errors import FaceoffError
+from faceoff.plugins import Registry
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ComponentSpec(_Strict):
+    """A component by registry name, with its parameters."""
+
+    plugin: str = Field(description="Registered name of the component.")
+    params: dict[str, Any] = Field(default_factory=dict, description="The component's parameters.")
+
+
+class WeightedComponentSpec(ComponentSpec):
+    """A loss with its weight in the total."""
+
+    weight: float = Field(1.0, ge=0, description="Multiplier of this loss term.")
+
+
+class DataSpec(_Strict):
+    """Where frames come from and how they are augmented while training."""
+
+    source: ComponentSpec = Field(
+        default_factory=lambda: ComponentSpec(plugin="synthetic"),
+        description="Data source plugin providing the A and B frames.",
+    )
+    load_size: int = Field(
+        286, ge=8, le=4096, description="Frames are resized to this square size."
+    )
+    crop_size: int = Field(256, ge=8, le=4096, description="Random square crop used for training.")
+    flip: bool = Field(True, description="Random horizontal flip while training.")
+
+    @model_validator(mode="after")
+    def _crop_fits(self) -> DataSpec:
+        if self.crop_size > self.load_size:
+            raise ValueError(
+                f"crop_size {self.crop_size} is larger than load_size {self.load_size}; "
+                "use a crop_size <= load_size"
+            )
+        return self
+
+
+class LossesSpec(_Strict):
+    """The adversarial loss, the cycle-consistency losses and the identity weight."""
+
+    adversarial: ComponentSpec = Field(
+        default_factory=lambda: ComponentSpec(plugin="lsgan"),
+        description="Adversarial loss (role 'adversarial').",
+    )
+    cycle: list[WeightedComponentSpec] = Field(
+        default_factory=lambda: [WeightedComponentSpec(plugin="l1", weight=10.0)],
+        min_length=1,
+        description="Reconstruction losses on G_BA(G_AB(a)) vs a and G_AB(G_BA(b)) vs b; "
+        "the weight is the reference's lambda_A = lambda_B.",
+    )
+    identity: float = Field(
+        0.5,
+        ge=0,
+        description="Identity term weight relative to the cycle weights (reference: 0.5); "
+        "0 turns it off.",
+    )
+
+
+class MaskSpec(_Strict):
+    """A face-mask provider and how masks are used."""
+
+    provider: ComponentSpec = Field(description="Mask provider plugin.")
+    mode: Literal["weight", "crop"] = Field(
+        "weight",
+        description="'weight': masks go to reconstruction losses that take them; "
+        "'crop': the networks see image x mask.",
+    )
+
+
+class OptimizerSpec(_Strict):
+    """Adam for both generators and, separately, both discriminators (as the reference)."""
+
+    lr: float = Field(2e-4, gt=0, description="Initial learning rate.")
+    beta1: float = Field(0.5, ge=0, lt=1, description="Adam beta1.")
+    beta2: float = Field(0.999, ge=0, lt=1, description="Adam beta2.")
+
+
+class ScheduleSpec(_Strict):
+    """Constant learning rate for ``epochs``, then linear decay to zero over ``decay_epochs``."""
+
+    epochs: int = Field(100, ge=0, description="Epochs at the initial learning rate.")
+    decay_epochs: int = Field(100, ge=0, description="Epochs of linear decay after that.")
+    steps_per_epoch: int | None = Field(
+        None,
+        ge=1,
+        description="Steps in one epoch; default max(frames in A, frames in B) // batch_size.",
+    )
+
+    @model_validator(mode="after")
+    def _some_training(self) -> ScheduleSpec:
+        if self.epochs + self.decay_epochs < 1:
+            raise ValueError("epochs + decay_epochs must be at least 1")
+        return self
+
+
+class TrainSpec(_Strict):
+    """Batch, device, seed, image pool."""
+
+    batch_size: int = Field(1, ge=1, le=4096, description="Images per domain per step.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="'auto' uses CUDA when available, else the CPU."
+    )
+    seed: int = Field(0, ge=0, description="Seed for weights, data order, crops and the pools.")
+    pool_size: int = Field(50, ge=0, description="Image pool of generated images (0: no pool).")
+    max_steps: int | None = Field(
+        None, ge=1, description="Stop after this many steps (default: the whole schedule)."
+    )
+
+
+class OutputSpec(_Strict):
+    """The run folder and how often it is written to."""
+
+    dir: str | None = Field(None, description="Run folder; default runs/<spec file name>.")
+    log_every: int = Field(50, ge=1, description="Steps between lines of metrics.jsonl.")
+    sample_every: int = Field(500, ge=1, description="Steps between sample grids.")
+    checkpoint_every: int = Field(1000, ge=1, description="Steps between checkpoints.")
+    keep_checkpoints: int = Field(3, ge=1, description="Most recent checkpoints kept.")
+    samples: int = Field(4, ge=1, le=64, description="Test frames per domain in a sample grid.")
+
+
+class Spec(_Strict):
+    """A whole training run."""
+
+    data: DataSpec = Field(default_factory=DataSpec)
+    generator: ComponentSpec = Field(
+        default_factory=lambda: ComponentSpec(plugin="resnet"),
+        description="Generator for both directions (G_AB and G_BA).",
+    )
+    discriminator: ComponentSpec = Field(
+        default_factory=lambda: ComponentSpec(plugin="patchgan"),
+        description="Discriminator for both domains (D_A and D_B).",
+    )
+    losses: LossesSpec = Field(default_factory=LossesSpec)
+    mask: MaskSpec | None = Field(None, description="Optional face masks.")
+    optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    output: OutputSpec = Field(default_factory=OutputSpec)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One place in the spec that names a component."""
+
+    path: str
+    kind: str
+    role: str | None = None
+
+
+@dataclass
+class ResolvedSpec:
+    """A validated spec with every default filled in, and its components looked up."""
+
+    spec: Spec
+    components: dict[str, tuple[Component, BaseModel]]
+
+    def build(self, path: str, **kwargs: Any) -> Any:
+        """Build the component at a slot path such as ``generator`` or ``losses.cycle.0``."""
+        component, params = self.components[path]
+        return component.make(params, **kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved spec as JSON-ready data."""
+        return self.spec.model_dump(mode="json")
+
+    def plugin_versions(self) -> dict[str, dict[str, str]]:
+        """Which distribution and version provided each component used."""
+        return {
+            path: {
+                "kind": c.kind,
+                "name": c.name,
+                "entry_point": c.plugin.entry_point,
+                "distribution": c.plugin.distribution,
+                "version": c.plugin.version,
+            }
+            for path, (c, _) in self.components.items()
+        }
+
+
+def slots(spec: Spec) -> list[Slot]:
+    """Every component slot of a spec, with the kind (and loss role) it must have."""
+    found = [
+        Slot("data.source", "data_source"),
+        Slot("generator", "generator"),
+        Slot("discriminator", "discriminator"),
+        Slot("losses.adversarial", "loss", "adversarial"),
+    ]
+    found += [
+        Slot(f"losses.cycle.{i}", "loss", "reconstruction") for i in range(len(spec.losses.cycle))
+    ]
+    if spec.mask is not None:
+        found.append(Slot("mask.provider", "mask_provider"))
+    return found
+
+
+def _node(spec: Spec, path: str) -> ComponentSpec:
+    node: Any = spec
+    for part in path.split("."):
+        node = node[int(part)] if part.isdigit() else getattr(node, part)
+    return node
+
+
+def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    """One line: every error as ``dotted.location: message (got value)``."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in (prefix.split(".") if prefix else []) + list(err["loc"]))
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif err["type"] != "missing" and "input" in err:
+            got = json.dumps(err["input"], default=str)
+            if len(got) <= 60:
+                message += f" (got {got})"
+        parts.append(f"{loc or '(top level)'}: {message}")
+    return "; ".join(parts)
+
+
+def resolve(raw: dict[str, Any], registry: Registry, source: str = "spec") -> ResolvedSpec:
+    """Validate a raw spec in two passes and fill in every default."""
+    if not isinstance(raw, dict):
+        raise FaceoffError(f"{source}: the spec must be a JSON object, not {type(raw).__name__}")
+    try:
+        spec = Spec.model_validate(raw)
+    except ValidationError as exc:
+        raise FaceoffError(f"{source}: {format_validation_error(exc)}") from None
+    components: dict[str, tuple[Component, BaseModel]] = {}
+    for slot in slots(spec):
+        node = _node(spec, slot.path)
+        component = registry.get(slot.kind, node.plugin, where=f"{source}: {slot.path}.plugin")
+        if slot.role and component.role != slot.role:
+            raise FaceoffError(
+                f"{source}: {slot.path}.plugin: loss {node.plugin!r} is a {component.role} loss; "
+                f"this place needs a {slot.role} loss "
+                f"({', '.join(_names_with_role(registry, slot.role))})"
+            )
+        try:
+            params = component.params.model_validate(node.params)
+        except ValidationError as exc:
+            message = format_validation_error(exc, prefix=f"{slot.path}.params")
+            raise FaceoffError(f"{source}: {message}") from None
+        node.params = params.model_dump(mode="json")
+        components[slot.path] = (component, params)
+    _check_masks(spec, components, source)
+    _check_sizes(spec, components, source)
+    return ResolvedSpec(spec=spec, components=components)
+
+
+def _names_with_role(registry: Registry, role: str) -> list[str]:
+    return [c.name for c in registry.all() if c.kind == "loss" and c.role == role]
+
+
+def _check_masks(
+    spec: Spec, components: dict[str, tuple[Component, BaseModel]], source: str
+) -> None:
+    if spec.mask is not None:
+        return
+    for path, (component, _) in components.items():
+        if component.needs_mask:
+            raise FaceoffError(
+                f"{source}: {path}.plugin: loss {component.name!r} needs face masks; "
+                "add a 'mask' section with a mask provider, or use a loss without masks"
+            )
+
+
+def _check_sizes(
+    spec: Spec, components: dict[str, tuple[Component, BaseModel]], source: str
+) -> None:
+    for path in ("generator", "discriminator"):
+        component, params = components[path]
+        problem = component.input_problem(params, spec.data.crop_size)
+        if problem:
+            raise FaceoffError(
+                f"{source}: {path}: {component.name} {problem}; change data.crop_size or the params"
+            )
+
+
+def read_spec_file(path: str | Path) -> dict[str, Any]:
+    """Read a spec file as JSON, with clear errors for missing files and bad JSON."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FaceoffError(f"{path}: no such spec file") from None
+    except IsADirectoryError:
+        raise FaceoffError(f"{path}: is a folder, expected a spec .json file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FaceoffError(f"{path}: cannot read spec file ({exc})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FaceoffError(
+            f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+    return data
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``dotted.key=value`` overrides; values are JSON where they parse, else strings."""
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise FaceoffError(f"--set {item!r}: expected KEY=VALUE, e.g. train.batch_size=4")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        _set_path(raw, key.strip(), value, item)
+    return raw
+
+
+def _set_path(raw: dict[str, Any], key: str, value: Any, item: str) -> None:
+    parts = key.split(".")
+    node: Any = raw
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise FaceoffError(
+                    f"--set {item!r}: {'.'.join(parts[:i]) or 'spec'} is a list of {len(node)}; "
+                    f"use an index 0..{len(node) - 1}"
+                )
+            index = int(part)
+            if last:
+                node[index] = value
+            else:
+                node = node[index]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+        else:
+            raise FaceoffError(f"--set {item!r}: {'.'.join(parts[:i])} is a value, not a section")
+
+
+def load_spec(
+    path: str | Path, registry: Registry, overrides: list[str] | None = None
+) -> ResolvedSpec:
+    """Read, override and resolve a spec file."""
+    raw = read_spec_file(path)
+    if isinstance(raw, dict) and overrides:
+        raw = apply_overrides(raw, overrides)
+    resolved = resolve(raw, registry, source=str(path))
+    return resolved

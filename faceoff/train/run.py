@@ -1,0 +1,329 @@
+"""A whole training run: everything checked before anything is written, then the loop.
+
+Run folder layout::
+
+    spec.json            the resolved spec (every default filled in)
+    plugins.json         which distribution and version provided each component
+    metrics.jsonl        one line per logging interval
+    losses.png           loss curves, kept current
+    samples/step_N.png   sample grids of test frames
+    checkpoints/step_N.safetensors
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.progress import TextColumn
+
+from faceoff import __version__
+from faceoff.console import info, progress, warn
+from faceoff.data import Domain
+from faceoff.errors import FaceoffError
+from faceoff.io import write_json
+from faceoff.masks import compute_masks
+from faceoff.spec import ResolvedSpec
+from faceoff.train.batches import DomainTensors, UnpairedBatches, center_crop, to_float, to_uint8
+from faceoff.train.checkpoint import (
+    TrainState,
+    checkpoint_path,
+    list_checkpoints,
+    load_checkpoint,
+    prune_checkpoints,
+    read_metadata,
+)
+from faceoff.train.checkpoint import save_checkpoint as write_checkpoint
+from faceoff.train.cyclegan import CycleGAN
+from faceoff.train.report import MetricsLog, plot_losses, sample_grid, write_png
+from faceoff.train.schedule import lr_factor
+
+
+@dataclass
+class RunResult:
+    """What a run wrote, and how it went."""
+
+    run_dir: Path
+    steps: int
+    total_steps: int
+    seconds_per_step: float
+    last_losses: dict[str, float]
+    checkpoint: Path | None
+    samples: list[Path] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def pick_device(choice: str) -> torch.device:
+    """'auto' -> CUDA when there is one, else the CPU; 'cuda' without one is an error."""
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise FaceoffError(
+            "train.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'"
+        )
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(choice)
+
+
+@dataclass
+class Data:
+    train: tuple[DomainTensors, DomainTensors]
+    test: tuple[torch.Tensor, torch.Tensor]
+
+
+def _load_data(resolved: ResolvedSpec) -> Data:
+    spec = resolved.spec
+    source = resolved.build("data.source")
+    size = spec.data.load_size
+    train_a, train_b = source.load("train", size)
+    for label, domain in (("A", train_a), ("B", train_b)):
+        if len(domain) == 0:
+            raise FaceoffError(f"data.source: the train split of {label} has no frames")
+    test_a, test_b = source.load("test", size)
+    if len(test_a) == 0 or len(test_b) == 0:
+        warn("the data source has no test frames; sample grids show training frames")
+        test_a, test_b = train_a, train_b
+    masks: list[Any] = [None, None]
+    if spec.mask is not None:
+        provider = resolved.build("mask.provider")
+        masks = [compute_masks(provider, d, label) for d, label in ((train_a, "A"), (train_b, "B"))]
+    n = spec.output.samples
+    return Data(
+        train=(
+            DomainTensors.from_domain(train_a, masks[0]),
+            DomainTensors.from_domain(train_b, masks[1]),
+        ),
+        test=(
+            _test_batch(test_a, n, spec.data.crop_size),
+            _test_batch(test_b, n, spec.data.crop_size),
+        ),
+    )
+
+
+def _test_batch(domain: Domain, n: int, crop: int) -> torch.Tensor:
+    """``n`` frames spread evenly over the test split, centre-cropped to the training size."""
+    picks = torch.linspace(0, len(domain) - 1, min(n, len(domain))).round().long()
+    return center_crop(DomainTensors.from_domain(domain, None).images[picks], crop)
+
+
+def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> Path | None:
+    """Refuse to mix two runs in one folder; return the checkpoint to resume from, if any.
+
+    Only checks: nothing is deleted or written here.
+    """
+    if resume and overwrite:
+        raise FaceoffError("--resume and --overwrite exclude each other")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise FaceoffError(f"{run_dir}: exists and is not a folder")
+    if resume:
+        found = list_checkpoints(run_dir / "checkpoints")
+        if not found:
+            raise FaceoffError(
+                f"{run_dir}: no checkpoint to resume from (checkpoints/step_*.safetensors)"
+            )
+        return found[-1]
+    if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
+        raise FaceoffError(
+            f"{run_dir}: already holds a run; use --resume to continue it, "
+            "--overwrite to replace it, or --out for a new folder"
+        )
+    return None
+
+
+def _check_resume(resolved: ResolvedSpec, path: Path) -> None:
+    """A resumed run must train the same thing; schedule, output and max_steps may change."""
+    saved = json.loads(read_metadata(path)["spec"])
+    now = resolved.to_dict()
+    differ = [k for k in now if k not in ("schedule", "output", "train") and now[k] != saved.get(k)]
+    for key in ("batch_size", "seed", "pool_size"):
+        if now["train"][key] != saved.get("train", {}).get(key):
+            differ.append(f"train.{key}")
+    if differ:
+        raise FaceoffError(
+            f"{path}: cannot resume with a different {', '.join(differ)} than the checkpoint's run"
+        )
+
+
+@contextmanager
+def _stop_on_signal() -> Iterator[list[int]]:
+    """SIGINT/SIGTERM set a flag; the loop finishes its step, checkpoints and stops."""
+    caught: list[int] = []
+    previous = {}
+
+    def handler(signum: int, frame: Any) -> None:
+        caught.append(signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread: leave signals alone
+            pass
+    try:
+        yield caught
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def train(
+    resolved: ResolvedSpec,
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    show_progress: bool = True,
+) -> RunResult:
+    """Train a CycleGAN as the spec says, writing everything under ``run_dir``."""
+    spec = resolved.spec
+    device = pick_device(spec.train.device)
+    resume_from = check_run_dir(run_dir, resume=resume, overwrite=overwrite)
+    if resume_from is not None:
+        _check_resume(resolved, resume_from)
+    data = _load_data(resolved)  # the slow, failure-prone part: before anything is written
+    if overwrite and run_dir.exists():
+        shutil.rmtree(run_dir)
+
+    torch.manual_seed(spec.train.seed)
+    data_rng = torch.Generator().manual_seed(spec.train.seed)
+    pool_rng = torch.Generator().manual_seed(spec.train.seed + 1)
+    model = CycleGAN(resolved, device, pool_rng)
+    state = TrainState(step=0, data_rng=data_rng, pool_rng=pool_rng)
+    batches = UnpairedBatches(
+        *data.train,
+        batch_size=spec.train.batch_size,
+        crop_size=spec.data.crop_size,
+        flip=spec.data.flip,
+        generator=data_rng,
+    )
+    steps_per_epoch = spec.schedule.steps_per_epoch or max(
+        1, batches.epoch_size // spec.train.batch_size
+    )
+    total = steps_per_epoch * (spec.schedule.epochs + spec.schedule.decay_epochs)
+    if spec.train.max_steps is not None:
+        total = min(total, spec.train.max_steps)
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    metrics = MetricsLog(run_dir / "metrics.jsonl")
+    if resume_from is not None:
+        load_checkpoint(resume_from, model, state)
+        metrics.truncate_after(state.step)
+        info(f"resuming {run_dir} from step {state.step} ({resume_from.name})")
+        if state.step >= total:
+            raise FaceoffError(
+                f"{run_dir}: the run is already at step {state.step} of {total}; "
+                "raise schedule.epochs or train.max_steps to train further"
+            )
+    write_json(run_dir / "spec.json", resolved.to_dict())
+    write_json(
+        run_dir / "plugins.json", {"faceoff": __version__, "components": resolved.plugin_versions()}
+    )
+
+    loop = _Loop(resolved, run_dir, model, state, batches, data, metrics, steps_per_epoch, total)
+    with _stop_on_signal() as caught:
+        return loop.run(show_progress, caught)
+
+
+class _Loop:
+    """The step loop with its logging, sampling and checkpointing cadence."""
+
+    def __init__(
+        self, resolved, run_dir, model, state, batches, data, metrics, steps_per_epoch, total
+    ):
+        self.spec = resolved.spec
+        self.spec_dict = resolved.to_dict()
+        self.run_dir, self.model, self.state = run_dir, model, state
+        self.batches, self.data, self.metrics = batches, data, metrics
+        self.steps_per_epoch, self.total = steps_per_epoch, total
+        self.samples: list[Path] = []
+        self.checkpoint: Path | None = None
+
+    def _lr(self, step: int) -> float:
+        epoch = step // self.steps_per_epoch
+        factor = lr_factor(epoch, self.spec.schedule.epochs, self.spec.schedule.decay_epochs)
+        return self.spec.optimizer.lr * factor
+
+    def _sample(self, step: int) -> None:
+        test_a, test_b = self.data.test
+        dev = self.model.device
+        out = self.model.translate(to_float(test_a.to(dev)), to_float(test_b.to(dev)))
+        path = self.run_dir / "samples" / f"step_{step:08d}.png"
+        write_png(path, sample_grid({k: to_uint8(v) for k, v in out.items()}))
+        self.samples.append(path)
+
+    def _save(self, step: int) -> None:
+        folder = self.run_dir / "checkpoints"
+        self.checkpoint = checkpoint_path(folder, step)
+        write_checkpoint(self.checkpoint, self.model, self.state, self.spec_dict)
+        prune_checkpoints(folder, self.spec.output.keep_checkpoints)
+
+    def run(self, show_progress: bool, caught: list[int]) -> RunResult:
+        out = self.spec.output
+        sums: dict[str, torch.Tensor] = {}
+        count = 0
+        last: dict[str, float] = {}
+        window_start, window_steps, rate = time.perf_counter(), 0, math.nan
+        status = TextColumn("{task.fields[losses]}")
+        bar = progress(status)
+        if not show_progress:
+            bar.disable = True
+        with bar:
+            task = bar.add_task("training", total=self.total, completed=self.state.step, losses="")
+            while self.state.step < self.total:
+                step = self.state.step
+                lr = self._lr(step)
+                self.model.set_lr(lr)
+                terms = self.model.train_step(self.batches.batch(step % self.steps_per_epoch))
+                for k, v in terms.items():
+                    sums[k] = sums[k] + v if k in sums else v.clone()
+                count += 1
+                window_steps += 1
+                self.state.step = step = step + 1
+                bad = [k for k, v in terms.items() if not torch.isfinite(v)]
+                if bad:
+                    raise FaceoffError(
+                        f"step {step}: loss {bad[0]} is {terms[bad[0]].item()}; training stopped "
+                        f"(last good checkpoint: {self.checkpoint or 'none'}); try a lower optimizer.lr"
+                    )
+                if step % out.log_every == 0 or step == self.total:
+                    rate = (time.perf_counter() - window_start) / window_steps
+                    last = {k: round(float(v) / count, 6) for k, v in sums.items()}
+                    row = {
+                        "step": step,
+                        "epoch": step / self.steps_per_epoch,
+                        **last,
+                        "lr": lr,
+                        "sec_per_step": round(rate, 5),
+                    }
+                    self.metrics.append(row)
+                    sums, count = {}, 0
+                    window_start, window_steps = time.perf_counter(), 0
+                    shown = " ".join(
+                        f"{k} {last[k]:.3f}" for k in ("G", "D_A", "D_B", "cycle_A") if k in last
+                    )
+                    bar.update(task, losses=shown)
+                if step % out.sample_every == 0 or step == self.total:
+                    self._sample(step)
+                    plot_losses(self.metrics.rows(), self.run_dir / "losses.png", self.run_dir.name)
+                if step % out.checkpoint_every == 0 or step == self.total or caught:
+                    self._save(step)
+                bar.update(task, completed=step)
+                if caught:
+                    break
+        return RunResult(
+            run_dir=self.run_dir,
+            steps=self.state.step,
+            total_steps=self.total,
+            seconds_per_step=rate,
+            last_losses=last,
+            checkpoint=self.checkpoint,
+            samples=self.samples,
+            interrupted=bool(caught),
+        )

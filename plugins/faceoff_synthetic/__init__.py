@@ -1,0 +1,39 @@
+"""Data source ``synthetic``: two cartoon people with video-like expressions, drawn from a seed.
+
+The embedded default data set: no download, deterministic, and every frame's ground-truth
+expression and pose is known (mouth, smile, eyes, brows, yaw, roll, position, scale).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from faceoff.hookspecs import hookimpl
+
+
+class SyntheticParams(BaseModel):
+    """Which pair of people, and how many frames (the paper: 2,000 train + 200 test)."""
+
+    model_config = ConfigDict(extra="forbid")
+    seed: int = Field(0, ge=0, description="Draws the two people and their expression sequences.")
+    frames: int = Field(2000, ge=1, le=100_000, description="Training frames per person.")
+    test_frames: int = Field(
+        200,
+        ge=0,
+        le=100_000,
+        description="Test frames per person, the contiguous stretch after them.",
+    )
+
+
+def build_synthetic(params: SyntheticParams) -> Any:
+    """Two synthetic people (face, skin, hair, eyes, glasses or beard) with smooth expression and pose."""
+    from faceoff_synthetic.source import SyntheticSource
+
+    return SyntheticSource(params)
+
+
+@hookimpl
+def register_data_sources(register: Any) -> None:
+    register("synthetic", build_synthetic, params=SyntheticParams)
