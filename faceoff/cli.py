@@ -163,10 +163,11 @@ def data(source: str, out: str, params: tuple[str, ...], size: int) -> None:
 
     `faceoff data synthetic OUT` writes the synthetic face-off set in the paper's layout.
     """
+    from pydantic import ValidationError
+
     from faceoff.data.export import export_source
     from faceoff.plugins import get_registry
     from faceoff.spec import apply_overrides, format_validation_error
-    from pydantic import ValidationError
 
     component = get_registry().get("data_source", source, where="SOURCE")
     raw = apply_overrides({}, list(params))
@@ -180,7 +181,11 @@ def data(source: str, out: str, params: tuple[str, ...], size: int) -> None:
 
 def main() -> None:
     """Entry point of the ``faceoff`` script and ``python -m faceoff``."""
-    cli(prog_name="faceoff")
+    try:
+        cli(prog_name="faceoff")
+    except KeyboardInterrupt:  # before training starts (training itself stops cleanly)
+        click.echo("error: interrupted", err=True)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ class AdversarialLoss(nn.Module):
 
 
 class ReconstructionLoss(nn.Module):
-    """What a reconstruction-loss plugin's ``build(params)`` returns: ``loss(output, target, mask)``.
+    """What a reconstruction-loss plugin's ``build(params)`` returns: ``loss(out, target, mask)``.
 
     Images are in [-1, 1], [B, C, H, W]; ``mask`` is None or [B, 1, H, W] in [0, 1] (given only when
     the spec has masks in ``weight`` mode). Used for both the cycle and the identity terms.

@@ -1,4 +1,4 @@
-"""Per-frame ground truth beside a folder of frames: ``params.csv`` (split, name, one column each)."""
+"""Per-frame ground truth beside frame folders: ``params.csv`` (split, name, one column each)."""
 
 from __future__ import annotations
 

@@ -45,8 +45,9 @@ class DomainTensors:
 class UnpairedBatches:
     """The reference's unaligned sampling: A in shuffled order, B at random, per epoch.
 
-    One epoch has ``steps_per_epoch`` batches; A's index is the shuffled position modulo the size
-    of A, B's index is uniform, as in the reference's unaligned dataset.
+    A's index is the shuffled position modulo the size of A; B's index is uniform, as in the
+    reference's unaligned dataset. Each epoch's order comes from (seed, epoch) alone, and the rest
+    from ``generator``, so a run resumed mid-epoch draws exactly what it would have drawn.
     """
 
     def __init__(
@@ -57,20 +58,26 @@ class UnpairedBatches:
         batch_size: int,
         crop_size: int,
         flip: bool,
+        seed: int,
         generator: torch.Generator,
     ) -> None:
         self.a, self.b = a, b
         self.batch_size, self.crop_size, self.flip = batch_size, crop_size, flip
-        self.generator = generator
+        self.seed, self.generator = seed, generator
         self.epoch_size = max(len(a), len(b))
-        self.order = torch.empty(0, dtype=torch.long)
+        self._order: tuple[int, torch.Tensor] | None = None
 
-    def batch(self, step_in_epoch: int) -> dict[str, torch.Tensor]:
-        """Batch number ``step_in_epoch`` of the current epoch (a new order starts at 0)."""
-        if step_in_epoch == 0 or len(self.order) == 0:
-            self.order = torch.randperm(self.epoch_size, generator=self.generator)
+    def order(self, epoch: int) -> torch.Tensor:
+        """The shuffled positions of one epoch."""
+        if self._order is None or self._order[0] != epoch:
+            rng = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._order = (epoch, torch.randperm(self.epoch_size, generator=rng))
+        return self._order[1]
+
+    def batch(self, epoch: int, step_in_epoch: int) -> dict[str, torch.Tensor]:
+        """Batch number ``step_in_epoch`` of ``epoch``."""
         n = self.batch_size
-        picks = self.order[(torch.arange(n) + step_in_epoch * n) % self.epoch_size]
+        picks = self.order(epoch)[(torch.arange(n) + step_in_epoch * n) % self.epoch_size]
         index_a = picks % len(self.a)
         index_b = torch.randint(0, len(self.b), (n,), generator=self.generator)
         out: dict[str, torch.Tensor] = {}
@@ -114,7 +121,7 @@ def crop_flip(
 
 
 def center_crop(images: torch.Tensor, crop: int) -> torch.Tensor:
-    """The middle ``crop`` x ``crop`` window (for sample grids: the training scale, no randomness)."""
+    """The middle ``crop`` x ``crop`` window: sample grids at the training scale, no randomness."""
     h, w = images.shape[-2:]
     y, x = (h - crop) // 2, (w - crop) // 2
     return images[..., y : y + crop, x : x + crop]

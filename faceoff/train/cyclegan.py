@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from faceoff.losses import AdversarialLoss, ReconstructionLoss
+from faceoff.losses import AdversarialLoss
 from faceoff.spec import ResolvedSpec
 from faceoff.train.batches import to_float
 from faceoff.train.pool import ImagePool

@@ -12,6 +12,7 @@ Run folder layout::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -162,10 +163,8 @@ def _stop_on_signal() -> Iterator[list[int]]:
         caught.append(signum)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
             previous[sig] = signal.signal(sig, handler)
-        except ValueError:  # not the main thread: leave signals alone
-            pass
     try:
         yield caught
     finally:
@@ -201,6 +200,7 @@ def train(
         batch_size=spec.train.batch_size,
         crop_size=spec.data.crop_size,
         flip=spec.data.flip,
+        seed=spec.train.seed,
         generator=data_rng,
     )
     steps_per_epoch = spec.schedule.steps_per_epoch or max(
@@ -280,7 +280,8 @@ class _Loop:
                 step = self.state.step
                 lr = self._lr(step)
                 self.model.set_lr(lr)
-                terms = self.model.train_step(self.batches.batch(step % self.steps_per_epoch))
+                epoch, within = divmod(step, self.steps_per_epoch)
+                terms = self.model.train_step(self.batches.batch(epoch, within))
                 for k, v in terms.items():
                     sums[k] = sums[k] + v if k in sums else v.clone()
                 count += 1
@@ -290,7 +291,8 @@ class _Loop:
                 if bad:
                     raise FaceoffError(
                         f"step {step}: loss {bad[0]} is {terms[bad[0]].item()}; training stopped "
-                        f"(last good checkpoint: {self.checkpoint or 'none'}); try a lower optimizer.lr"
+                        f"(last good checkpoint: {self.checkpoint or 'none'}); "
+                        "try a lower optimizer.lr"
                     )
                 if step % out.log_every == 0 or step == self.total:
                     rate = (time.perf_counter() - window_start) / window_steps

@@ -33,16 +33,17 @@ class PatchganParams(BaseModel):
 
 
 def build_resnet(params: ResnetParams, in_channels: int = 3, out_channels: int = 3) -> Any:
-    """ResNet generator: 7x7 stem, two stride-2 downsamplings, residual blocks, transposed-conv upsampling."""
+    """ResNet generator: 7x7 stem, two stride-2 downsamplings, residual blocks, two upsamplings."""
     from faceoff_cyclegan.networks import ResnetGenerator
 
     return ResnetGenerator(in_channels, out_channels, ngf=params.ngf, n_blocks=params.n_blocks)
 
 
 def check_resnet(params: ResnetParams, size: int) -> str | None:
-    """Two stride-2 downsamplings and two 2x upsamplings give back the size only when 4 divides it."""
+    """Two stride-2 downsamplings and two 2x upsamplings keep the size only when 4 divides it."""
     if size % 4:
-        return f"needs an image size divisible by 4 (got {size}; try {size - size % 4} or {size - size % 4 + 4})"
+        lower = size - size % 4
+        return f"needs an image size divisible by 4 (got {size}; try {lower} or {lower + 4})"
     return None
 
 

@@ -10,7 +10,7 @@ from faceoff.hookspecs import hookimpl
 
 
 class FramesParams(BaseModel):
-    """Where the frames are: ``root`` holding ``A/`` and ``B/``, or the two folders ``a`` and ``b``."""
+    """Where the frames are: ``root`` holding ``A/`` and ``B/``, or the folders ``a`` and ``b``."""
 
     model_config = ConfigDict(extra="forbid")
     root: str | None = Field(

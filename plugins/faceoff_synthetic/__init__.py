@@ -28,7 +28,7 @@ class SyntheticParams(BaseModel):
 
 
 def build_synthetic(params: SyntheticParams) -> Any:
-    """Two synthetic people (face, skin, hair, eyes, glasses or beard) with smooth expression and pose."""
+    """Two synthetic people (skin, hair, eyes, glasses or beard) with smooth expression and pose."""
     from faceoff_synthetic.source import SyntheticSource
 
     return SyntheticSource(params)

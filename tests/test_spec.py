@@ -1,0 +1,132 @@
+"""Spec validation: two passes, defaults filled in, clear errors with dotted locations."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from faceoff.errors import FaceoffError
+from faceoff.plugins import get_registry
+from faceoff.spec import apply_overrides, load_spec, read_spec_file, resolve
+from tiny import QUICKSTART
+
+
+def test_empty_spec_resolves_to_the_reference_defaults() -> None:
+    resolved = resolve({}, get_registry())
+    spec = resolved.to_dict()
+    assert spec["generator"] == {"plugin": "resnet", "params": {"ngf": 64, "n_blocks": 9}}
+    assert spec["discriminator"] == {"plugin": "patchgan", "params": {"ndf": 64, "n_layers": 3}}
+    assert spec["losses"]["cycle"] == [{"plugin": "l1", "params": {}, "weight": 10.0}]
+    assert spec["losses"]["identity"] == 0.5
+    assert (spec["data"]["load_size"], spec["data"]["crop_size"]) == (286, 256)
+    assert spec["optimizer"] == {"lr": 0.0002, "beta1": 0.5, "beta2": 0.999}
+    assert spec["train"]["pool_size"] == 50 and spec["train"]["batch_size"] == 1
+    assert spec["data"]["source"]["params"] == {"seed": 0, "frames": 2000, "test_frames": 200}
+
+
+def test_resolved_spec_round_trips() -> None:
+    first = load_spec(QUICKSTART, get_registry()).to_dict()
+    again = resolve(json.loads(json.dumps(first)), get_registry()).to_dict()
+    assert again == first
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (
+            ["generator.params.ngf=0"],
+            "generator.params.ngf: Input should be greater than or equal to 1 (got 0)",
+        ),
+        (["generator.params.width=3"], "generator.params.width: unknown key"),
+        (
+            ["generator.plugin=resnte"],
+            "generator.plugin: unknown generator 'resnte'; valid: resnet",
+        ),
+        (
+            ["losses.cycle.0.plugin=lsgan"],
+            "losses.cycle.0.plugin: loss 'lsgan' is a adversarial loss",
+        ),
+        (
+            ["losses.adversarial.plugin=l1"],
+            "losses.adversarial.plugin: loss 'l1' is a reconstruction loss",
+        ),
+        (["data.crop_size=80"], "data: crop_size 80 is larger than load_size 72"),
+        (
+            ["data.crop_size=66"],
+            "generator: resnet needs an image size divisible by 4 (got 66; try 64 or 68)",
+        ),
+        (["train.device=tpu"], "train.device: Input should be 'auto', 'cpu' or 'cuda'"),
+        (["schedule.epochs=-1"], "schedule.epochs: Input should be greater than or equal to 0"),
+        (["bogus=1"], "bogus: unknown key"),
+        (
+            ['data.source={"plugin": "frames"}'],
+            "data.source.params: give either 'root', or both 'a' and 'b'",
+        ),
+    ],
+)
+def test_errors_name_the_place_and_the_reason(overrides: list[str], expected: str) -> None:
+    with pytest.raises(FaceoffError) as caught:
+        load_spec(QUICKSTART, get_registry(), overrides)
+    message = str(caught.value)
+    assert message.startswith(f"{QUICKSTART}: ")
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_patchgan_refuses_inputs_too_small_for_instance_norm() -> None:
+    overrides = ["discriminator.params.n_layers=5", "data.load_size=72", "data.crop_size=64"]
+    with pytest.raises(
+        FaceoffError, match=r"patchgan with n_layers 5 needs images of at least \d+ px"
+    ):
+        load_spec(QUICKSTART, get_registry(), overrides)
+    load_spec(
+        QUICKSTART,
+        get_registry(),
+        ["discriminator.params.n_layers=5", "data.load_size=100", "data.crop_size=96"],
+    )
+
+
+def test_unknown_names_are_listed_closest_first() -> None:
+    with pytest.raises(FaceoffError) as caught:
+        resolve({"losses": {"cycle": [{"plugin": "l2x"}]}}, get_registry())
+    valid = str(caught.value).split("valid: ")[1].split(" (")[0].split(", ")
+    assert valid[0] == "l1"
+
+
+def test_overrides_parse_json_and_create_sections() -> None:
+    raw = apply_overrides(
+        {"train": {"seed": 1}}, ["train.seed=7", "name.x=abc", "a.b=[1, 2]", "c=true"]
+    )
+    assert raw == {"train": {"seed": 7}, "name": {"x": "abc"}, "a": {"b": [1, 2]}, "c": True}
+    raw = apply_overrides({"losses": {"cycle": [{"plugin": "l1"}]}}, ["losses.cycle.0.weight=2.5"])
+    assert raw["losses"]["cycle"][0]["weight"] == 2.5
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("novalue", "expected KEY=VALUE"),
+        ("losses.cycle.3.weight=1", "is a list of 1; use an index 0..0"),
+        ("train.seed.x=1", "train.seed is a value, not a section"),
+    ],
+)
+def test_bad_overrides(override: str, expected: str) -> None:
+    raw = {"losses": {"cycle": [{"plugin": "l1"}]}, "train": {"seed": 1}}
+    with pytest.raises(FaceoffError, match=expected):
+        apply_overrides(raw, [override])
+
+
+def test_bad_json_names_line_and_column(tmp_path) -> None:
+    path = tmp_path / "spec.json"
+    path.write_text('{\n  "train": {"seed": 1,}\n}\n')
+    with pytest.raises(FaceoffError, match=r"invalid JSON at line 2, column 23"):
+        read_spec_file(path)
+
+
+def test_missing_and_non_object_specs(tmp_path) -> None:
+    with pytest.raises(FaceoffError, match="no such spec file"):
+        read_spec_file(tmp_path / "nope.json")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(FaceoffError, match="must be a JSON object, not list"):
+        load_spec(tmp_path / "list.json", get_registry())
