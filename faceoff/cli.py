@@ -11,7 +11,7 @@ import click
 from rich.table import Table
 
 from faceoff import __version__
-from faceoff.console import console
+from faceoff.console import stdout
 from faceoff.errors import FaceoffError
 
 
@@ -98,7 +98,7 @@ def run(
         table.add_row("samples", str(result.samples[-1]))
     table.add_row("loss curves", str(result.run_dir / "losses.png"))
     table.add_row("metrics", str(result.run_dir / "metrics.jsonl"))
-    console.print(table)
+    stdout.print(table)
     if result.interrupted:
         raise FaceoffError(
             f"interrupted at step {result.steps}; checkpoint written; continue with "
@@ -139,10 +139,11 @@ def list_plugins(as_json: bool) -> None:
         table.add_column(column, overflow="fold")
     for row in rows:
         status = "[green]ok[/]" if row["status"] == "ok" else f"[red]broken[/]: {row['error']}"
+        name = row["name"] or f"(entry point {row['entry_point']})"
         table.add_row(
-            row["kind"], row["name"], row["distribution"], row["version"], row["summary"], status
+            row["kind"] or "?", name, row["distribution"], row["version"], row["summary"], status
         )
-    console.print(table)
+    stdout.print(table)
 
 
 @cli.command()

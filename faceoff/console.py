@@ -16,7 +16,8 @@ from rich.progress import (
 )
 
 T = TypeVar("T")
-console = Console(stderr=True)
+console = Console(stderr=True)  # progress, warnings, errors
+stdout = Console()  # results a person may pipe: tables, summaries
 
 
 def warn(message: str) -> None:

@@ -20,6 +20,7 @@ import pluggy
 
 from faceoff import hookspecs
 from faceoff.components import HOOK_KINDS, KINDS, Component, PluginInfo, Register
+from faceoff.console import warn
 from faceoff.errors import FaceoffError
 
 ENTRY_POINT_GROUP = "faceoff"
@@ -48,17 +49,26 @@ class Registry:
     broken: list[BrokenPlugin] = field(default_factory=list)
     plugins: list[PluginInfo] = field(default_factory=list)
 
-    def names(self, kind: str) -> list[str]:
-        """Sorted names of the usable components of one kind."""
-        return sorted(name for k, name in self.components if k == kind)
+    def names(self, kind: str, role: str | None = None) -> list[str]:
+        """Sorted names of the usable components of one kind (and loss role, if given)."""
+        return sorted(
+            c.name
+            for (k, _), c in self.components.items()
+            if k == kind and (role is None or c.role == role)
+        )
 
     def all(self) -> list[Component]:
         """Usable components, by kind (in hook order) then name."""
         order = {kind: i for i, kind in enumerate(KINDS)}
         return sorted(self.components.values(), key=lambda c: (order[c.kind], c.name))
 
-    def get(self, kind: str, name: str, where: str | None = None) -> Component:
-        """The component, or a FaceoffError naming valid choices (closest first)."""
+    def get(
+        self, kind: str, name: str, where: str | None = None, role: str | None = None
+    ) -> Component:
+        """The component, or a FaceoffError naming valid choices (closest first).
+
+        ``role`` narrows the choices listed for an unknown name to losses of that role.
+        """
         label = kind.replace("_", " ")
         prefix = f"{where}: " if where else ""
         if (kind, name) in self.conflicts:
@@ -69,8 +79,8 @@ class Registry:
             raise FaceoffError(f"{prefix}{label} {name!r} is registered twice, by {dists}")
         if (kind, name) in self.components:
             return self.components[(kind, name)]
-        valid = self.names(kind)
-        close = difflib.get_close_matches(name, valid, n=len(valid), cutoff=0.0)
+        valid = self.names(kind, role)
+        close = difflib.get_close_matches(name, valid, n=len(valid), cutoff=0.0) if valid else []
         message = (
             f"{prefix}unknown {label} {name!r}; valid: {', '.join(close) or '(none installed)'}"
         )
@@ -117,6 +127,12 @@ def _selected(eps: Iterable[metadata.EntryPoint]) -> list[metadata.EntryPoint]:
     if wanted is None:
         return chosen
     names = {n.strip() for n in wanted.split(",") if n.strip()}
+    unknown = names - {ep.name for ep in chosen}
+    if unknown:
+        warn(
+            f"{LOAD_ENV} names no installed entry point {', '.join(sorted(unknown))}; "
+            f"installed: {', '.join(ep.name for ep in chosen) or '(none)'}"
+        )
     return [ep for ep in chosen if ep.name in names]
 
 

@@ -251,12 +251,13 @@ def resolve(raw: dict[str, Any], registry: Registry, source: str = "spec") -> Re
     components: dict[str, tuple[Component, BaseModel]] = {}
     for slot in slots(spec):
         node = _node(spec, slot.path)
-        component = registry.get(slot.kind, node.plugin, where=f"{source}: {slot.path}.plugin")
+        where = f"{source}: {slot.path}.plugin"
+        component = registry.get(slot.kind, node.plugin, where=where, role=slot.role)
         if slot.role and component.role != slot.role:
             raise FaceoffError(
-                f"{source}: {slot.path}.plugin: loss {node.plugin!r} is a {component.role} loss; "
-                f"this place needs a {slot.role} loss "
-                f"({', '.join(_names_with_role(registry, slot.role))})"
+                f"{source}: {slot.path}.plugin: loss {node.plugin!r} is for {component.role}; "
+                f"this place needs a loss for {slot.role} "
+                f"({', '.join(registry.names('loss', slot.role))})"
             )
         try:
             params = component.params.model_validate(node.params)
@@ -268,10 +269,6 @@ def resolve(raw: dict[str, Any], registry: Registry, source: str = "spec") -> Re
     _check_masks(spec, components, source)
     _check_sizes(spec, components, source)
     return ResolvedSpec(spec=spec, components=components)
-
-
-def _names_with_role(registry: Registry, role: str) -> list[str]:
-    return [c.name for c in registry.all() if c.kind == "loss" and c.role == role]
 
 
 def _check_masks(

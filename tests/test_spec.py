@@ -45,11 +45,11 @@ def test_resolved_spec_round_trips() -> None:
         ),
         (
             ["losses.cycle.0.plugin=lsgan"],
-            "losses.cycle.0.plugin: loss 'lsgan' is a adversarial loss",
+            "losses.cycle.0.plugin: loss 'lsgan' is for adversarial",
         ),
         (
             ["losses.adversarial.plugin=l1"],
-            "losses.adversarial.plugin: loss 'l1' is a reconstruction loss",
+            "losses.adversarial.plugin: loss 'l1' is for reconstruction",
         ),
         (["data.crop_size=80"], "data: crop_size 80 is larger than load_size 72"),
         (
@@ -130,3 +130,9 @@ def test_missing_and_non_object_specs(tmp_path) -> None:
     (tmp_path / "list.json").write_text("[1, 2]")
     with pytest.raises(FaceoffError, match="must be a JSON object, not list"):
         load_spec(tmp_path / "list.json", get_registry())
+
+
+def test_unknown_loss_lists_only_losses_of_the_slots_role() -> None:
+    with pytest.raises(FaceoffError) as caught:
+        load_spec(QUICKSTART, get_registry(), ["losses.cycle.0.plugin=l3"])
+    assert "valid: l1" in str(caught.value) and "lsgan" not in str(caught.value)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import faceoff_synthetic.render as render
 import numpy as np
 import pytest
+
+import faceoff_synthetic.render as render
 
 SIZE = 48
 

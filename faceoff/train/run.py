@@ -235,8 +235,17 @@ class _Loop:
     """The step loop with its logging, sampling and checkpointing cadence."""
 
     def __init__(
-        self, resolved, run_dir, model, state, batches, data, metrics, steps_per_epoch, total
-    ):
+        self,
+        resolved: ResolvedSpec,
+        run_dir: Path,
+        model: CycleGAN,
+        state: TrainState,
+        batches: UnpairedBatches,
+        data: Data,
+        metrics: MetricsLog,
+        steps_per_epoch: int,
+        total: int,
+    ) -> None:
         self.spec = resolved.spec
         self.spec_dict = resolved.to_dict()
         self.run_dir, self.model, self.state = run_dir, model, state
@@ -287,10 +296,10 @@ class _Loop:
                 count += 1
                 window_steps += 1
                 self.state.step = step = step + 1
-                bad = [k for k, v in terms.items() if not torch.isfinite(v)]
-                if bad:
+                if not bool(torch.stack(list(terms.values())).isfinite().all()):  # one sync
+                    bad = next(k for k, v in terms.items() if not torch.isfinite(v))
                     raise FaceoffError(
-                        f"step {step}: loss {bad[0]} is {terms[bad[0]].item()}; training stopped "
+                        f"step {step}: loss {bad} is {terms[bad].item()}; training stopped "
                         f"(last good checkpoint: {self.checkpoint or 'none'}); "
                         "try a lower optimizer.lr"
                     )

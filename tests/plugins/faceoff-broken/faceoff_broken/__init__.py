@@ -1,0 +1,1 @@
+"""Broken faceoff plugins, one per module, for faceoff's tests."""
