@@ -51,6 +51,7 @@ class Component:
     role: LossRole | None = None
     needs_mask: bool = False
     check_input: Callable[[Any, int], str | None] | None = None
+    optimizer: Callable[[Any], dict[str, Any]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def input_problem(self, params: BaseModel, size: int) -> str | None:
@@ -89,12 +90,15 @@ class Register:
         role: LossRole | None = None,
         needs_mask: bool = False,
         check_input: Callable[[Any, int], str | None] | None = None,
+        optimizer: Callable[[Any], dict[str, Any]] | None = None,
         **extra: Any,
     ) -> None:
         """Register one component. ``name`` is short, lower-case and hyphenated.
 
         ``check_input(params, size)`` (networks) returns why a square input of ``size`` px would
         fail, so a spec is refused at validation instead of deep inside a forward pass.
+        ``optimizer(params)`` (adversarial losses) proposes optimiser settings, e.g.
+        ``{"name": "rmsprop", "lr": 5e-5}``, used where the spec leaves them unset.
         """
         if not isinstance(name, str) or not _NAME.match(name):
             raise ValueError(f"{self.kind} name {name!r} must be lower-case and hyphenated")
@@ -106,6 +110,8 @@ class Register:
             raise ValueError(f"loss {name!r}: role must be 'adversarial' or 'reconstruction'")
         if self.kind != "loss" and (role is not None or needs_mask):
             raise ValueError(f"{self.kind} {name!r}: role and needs_mask are for losses only")
+        if optimizer is not None and role != "adversarial":
+            raise ValueError(f"{self.kind} {name!r}: only adversarial losses propose an optimizer")
         self.components.append(
             Component(
                 kind=self.kind,
@@ -117,6 +123,7 @@ class Register:
                 role=role,
                 needs_mask=needs_mask,
                 check_input=check_input,
+                optimizer=optimizer,
                 extra=dict(extra),
             )
         )

@@ -92,11 +92,28 @@ class MaskSpec(_Strict):
 
 
 class OptimizerSpec(_Strict):
-    """Adam for both generators and, separately, both discriminators (as the reference)."""
+    """One optimiser for both generators and, separately, one for both discriminators.
 
-    lr: float = Field(2e-4, gt=0, description="Initial learning rate.")
-    beta1: float = Field(0.5, ge=0, lt=1, description="Adam beta1.")
-    beta2: float = Field(0.999, ge=0, lt=1, description="Adam beta2.")
+    Unset values come from what the adversarial loss proposes (WGAN: RMSprop at 5e-5), else
+    from the reference (Adam, 2e-4, betas 0.5 and 0.999); the resolved spec holds the result.
+    """
+
+    name: Literal["adam", "rmsprop"] | None = Field(
+        None,
+        description="'adam' or 'rmsprop'; default: the adversarial loss's proposal, else adam.",
+    )
+    lr: float | None = Field(
+        None, gt=0, description="Initial learning rate; default 2e-4 (adam), 5e-5 (rmsprop)."
+    )
+    beta1: float | None = Field(None, ge=0, lt=1, description="Adam's beta1; default 0.5.")
+    beta2: float | None = Field(None, ge=0, lt=1, description="Adam's beta2; default 0.999.")
+    alpha: float | None = Field(None, gt=0, lt=1, description="RMSprop's smoothing; default 0.99.")
+
+
+OPTIMIZER_DEFAULTS: dict[str, dict[str, float]] = {
+    "adam": {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999},
+    "rmsprop": {"lr": 5e-5, "alpha": 0.99},
+}
 
 
 class ScheduleSpec(_Strict):
@@ -251,44 +268,84 @@ def resolve(raw: dict[str, Any], registry: Registry, source: str = "spec") -> Re
     components: dict[str, tuple[Component, BaseModel]] = {}
     for slot in slots(spec):
         node = _node(spec, slot.path)
-        where = f"{source}: {slot.path}.plugin"
-        component = registry.get(slot.kind, node.plugin, where=where, role=slot.role)
-        if slot.role and component.role != slot.role:
-            raise FaceoffError(
-                f"{source}: {slot.path}.plugin: loss {node.plugin!r} is for {component.role}; "
-                f"this place needs a loss for {slot.role} "
-                f"({', '.join(registry.names('loss', slot.role))})"
-            )
-        try:
-            params = component.params.model_validate(node.params)
-        except ValidationError as exc:
-            message = format_validation_error(exc, prefix=f"{slot.path}.params")
-            raise FaceoffError(f"{source}: {message}") from None
-        node.params = params.model_dump(mode="json")
-        components[slot.path] = (component, params)
+        _resolve_component(registry, slot, node, source, components)
     _check_masks(spec, components, source)
     _check_sizes(spec, components, source)
+    spec.optimizer = _resolve_optimizer(spec.optimizer, *components["losses.adversarial"], source)
     return ResolvedSpec(spec=spec, components=components)
+
+
+def _resolve_component(
+    registry: Registry,
+    slot: Slot,
+    node: ComponentSpec,
+    source: str,
+    out: dict[str, tuple[Component, BaseModel]],
+) -> None:
+    """Look up and validate one component, then any components nested in its params.
+
+    A params field holding a ComponentSpec (or a list of them), such as the members of a
+    discriminator made of several, is resolved the same way with the same kind, so its errors
+    carry the full dotted location (``discriminator.params.members.1.params.n_layers``).
+    """
+    where = f"{source}: {slot.path}.plugin"
+    component = registry.get(slot.kind, node.plugin, where=where, role=slot.role)
+    if slot.role and component.role != slot.role:
+        raise FaceoffError(
+            f"{where}: loss {node.plugin!r} is for {component.role}; "
+            f"this place needs a loss for {slot.role} "
+            f"({', '.join(registry.names('loss', slot.role))})"
+        )
+    try:
+        params = component.params.model_validate(node.params)
+    except ValidationError as exc:
+        message = format_validation_error(exc, prefix=f"{slot.path}.params")
+        raise FaceoffError(f"{source}: {message}") from None
+    out[slot.path] = (component, params)
+    for name in type(params).model_fields:
+        value = getattr(params, name)
+        many = isinstance(value, list)
+        for i, item in enumerate(value if many else [value]):
+            if isinstance(item, ComponentSpec):
+                path = f"{slot.path}.params.{name}" + (f".{i}" if many else "")
+                _resolve_component(registry, Slot(path, slot.kind, slot.role), item, source, out)
+    node.params = params.model_dump(mode="json")
 
 
 def _check_masks(
     spec: Spec, components: dict[str, tuple[Component, BaseModel]], source: str
 ) -> None:
-    if spec.mask is not None:
+    """A loss that needs masks gets them only from a mask section in ``weight`` mode."""
+    if spec.mask is not None and spec.mask.mode == "weight":
         return
     for path, (component, _) in components.items():
         if component.needs_mask:
+            how = "set mask.mode to 'weight'" if spec.mask else "add a 'mask' section"
             raise FaceoffError(
                 f"{source}: {path}.plugin: loss {component.name!r} needs face masks; "
-                "add a 'mask' section with a mask provider, or use a loss without masks"
+                f"{how} with a mask provider, or use a loss without masks"
             )
+
+
+def _resolve_optimizer(
+    given: OptimizerSpec, loss: Component, params: BaseModel, source: str
+) -> OptimizerSpec:
+    proposal = dict(loss.optimizer(params)) if loss.optimizer else {}
+    name = given.name or proposal.get("name") or "adam"
+    if proposal.get("name", name) != name:
+        proposal = {}  # the user chose another optimiser: its own defaults apply
+    explicit = given.model_dump(exclude_none=True, exclude={"name"})
+    stray = sorted(set(explicit) - set(OPTIMIZER_DEFAULTS[name]))
+    if stray:
+        raise FaceoffError(f"{source}: optimizer.{stray[0]}: does not apply to {name}")
+    proposal.pop("name", None)
+    return OptimizerSpec(name=name, **{**OPTIMIZER_DEFAULTS[name], **proposal, **explicit})
 
 
 def _check_sizes(
     spec: Spec, components: dict[str, tuple[Component, BaseModel]], source: str
 ) -> None:
-    for path in ("generator", "discriminator"):
-        component, params = components[path]
+    for path, (component, params) in components.items():
         problem = component.input_problem(params, spec.data.crop_size)
         if problem:
             raise FaceoffError(

@@ -20,7 +20,13 @@ def test_empty_spec_resolves_to_the_reference_defaults() -> None:
     assert spec["losses"]["cycle"] == [{"plugin": "l1", "params": {}, "weight": 10.0}]
     assert spec["losses"]["identity"] == 0.5
     assert (spec["data"]["load_size"], spec["data"]["crop_size"]) == (286, 256)
-    assert spec["optimizer"] == {"lr": 0.0002, "beta1": 0.5, "beta2": 0.999}
+    assert spec["optimizer"] == {
+        "name": "adam",
+        "lr": 0.0002,
+        "beta1": 0.5,
+        "beta2": 0.999,
+        "alpha": None,
+    }
     assert spec["train"]["pool_size"] == 50 and spec["train"]["batch_size"] == 1
     assert spec["data"]["source"]["params"] == {"seed": 0, "frames": 2000, "test_frames": 200}
 
@@ -136,3 +142,47 @@ def test_unknown_loss_lists_only_losses_of_the_slots_role() -> None:
     with pytest.raises(FaceoffError) as caught:
         load_spec(QUICKSTART, get_registry(), ["losses.cycle.0.plugin=l3"])
     assert "valid: l1" in str(caught.value) and "lsgan" not in str(caught.value)
+
+
+def test_a_loss_that_needs_masks_is_refused_in_crop_mode() -> None:
+    from faceoff.components import PluginInfo
+    from faceoff.hookspecs import hookimpl
+    from faceoff.plugins import load_registry
+
+    class Plugin:
+        @hookimpl
+        def register_losses(self, register):
+            register("needy", lambda p: None, role="reconstruction", needs_mask=True)
+
+        @hookimpl
+        def register_mask_providers(self, register):
+            register("full", lambda p: None)
+
+    registry = load_registry(extra=[(Plugin(), PluginInfo("t", "t", "0", "t"))])
+    mask = '{"provider": {"plugin": "full"}, "mode": "%s"}'
+    base = ["losses.cycle.0.plugin=needy"]
+    with pytest.raises(FaceoffError, match=r"needs face masks; set mask\.mode to 'weight'"):
+        load_spec(QUICKSTART, registry, [*base, "mask=" + mask % "crop"])
+    load_spec(QUICKSTART, registry, [*base, "mask=" + mask % "weight"])
+
+
+def test_optimizer_defaults_and_refusals() -> None:
+    resolved = load_spec(
+        QUICKSTART,
+        get_registry(),
+        [
+            "optimizer.name=rmsprop",
+            "optimizer.beta1=null",
+            "optimizer.beta2=null",
+            "optimizer.lr=null",
+        ],
+    )
+    assert resolved.to_dict()["optimizer"] == {
+        "name": "rmsprop",
+        "lr": 5e-5,
+        "beta1": None,
+        "beta2": None,
+        "alpha": 0.99,
+    }
+    with pytest.raises(FaceoffError, match=r"optimizer\.beta1: does not apply to rmsprop"):
+        load_spec(QUICKSTART, get_registry(), ["optimizer.name=rmsprop"])

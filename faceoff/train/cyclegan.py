@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from faceoff.losses import AdversarialLoss
-from faceoff.spec import ResolvedSpec
+from faceoff.losses import AdversarialLoss, weighted_members
+from faceoff.spec import OptimizerSpec, ResolvedSpec
 from faceoff.train.batches import to_float
 from faceoff.train.pool import ImagePool
 
@@ -21,6 +21,13 @@ def _set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
     for net in nets:
         for p in net.parameters():
             p.requires_grad_(flag)
+
+
+def make_optimizer(spec: OptimizerSpec, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    """One optimiser for a group of networks, as the resolved optimizer section says."""
+    if spec.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=spec.lr, alpha=spec.alpha)
+    return torch.optim.Adam(params, lr=spec.lr, betas=(spec.beta1, spec.beta2))
 
 
 def _crop_to_mask(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -47,14 +54,10 @@ class CycleGAN(nn.Module):
         self.mask_mode = spec.mask.mode if spec.mask else None
         self.to(device)
         self.device = device
-        opt = spec.optimizer
-        betas = (opt.beta1, opt.beta2)
-        self.opt_G = torch.optim.Adam(
-            [*self.G_AB.parameters(), *self.G_BA.parameters()], lr=opt.lr, betas=betas
-        )
-        self.opt_D = torch.optim.Adam(
-            [*self.D_A.parameters(), *self.D_B.parameters()], lr=opt.lr, betas=betas
-        )
+        gens = [*self.G_AB.parameters(), *self.G_BA.parameters()]
+        discs = [*self.D_A.parameters(), *self.D_B.parameters()]
+        self.opt_G = make_optimizer(spec.optimizer, gens)
+        self.opt_D = make_optimizer(spec.optimizer, discs)
         self.pool_A = ImagePool(spec.train.pool_size, pool_rng)  # generated A images, for D_A
         self.pool_B = ImagePool(spec.train.pool_size, pool_rng)
 
@@ -70,6 +73,23 @@ class CycleGAN(nn.Module):
             w * scale * loss(output, target, mask)
             for w, loss in zip(self.cycle_weights, self.cycle)
         ]
+        return torch.stack(terms).sum()
+
+    def _generator_adversarial(self, discriminator: nn.Module, fake: torch.Tensor) -> torch.Tensor:
+        terms = [
+            w * self.adversarial.generator_loss(member(fake))
+            for w, member in weighted_members(discriminator)
+        ]
+        return torch.stack(terms).sum()
+
+    def _discriminator_loss(
+        self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor
+    ) -> torch.Tensor:
+        terms = []
+        for w, member in weighted_members(discriminator):
+            loss = self.adversarial.discriminator_loss(member(real), member(fake))
+            penalty = self.adversarial.penalty(member, real, fake)
+            terms.append(w * (loss if penalty is None else loss + penalty))
         return torch.stack(terms).sum()
 
     def _inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
@@ -98,8 +118,8 @@ class CycleGAN(nn.Module):
         if self.identity > 0:
             terms["idt_B"] = self._reconstruction(self.G_AB(real_B), real_B, mask_B, self.identity)
             terms["idt_A"] = self._reconstruction(self.G_BA(real_A), real_A, mask_A, self.identity)
-        terms["G_AB"] = self.adversarial.generator_loss(self.D_B(fake_B))
-        terms["G_BA"] = self.adversarial.generator_loss(self.D_A(fake_A))
+        terms["G_AB"] = self._generator_adversarial(self.D_B, fake_B)
+        terms["G_BA"] = self._generator_adversarial(self.D_A, fake_A)
         terms["cycle_A"] = self._reconstruction(rec_A, real_A, mask_A, 1.0)
         terms["cycle_B"] = self._reconstruction(rec_B, real_B, mask_B, 1.0)
         loss_G = torch.stack(list(terms.values())).sum()
@@ -112,9 +132,9 @@ class CycleGAN(nn.Module):
         pooled_A = self.pool_A.query(fake_A)
         for _ in range(self.adversarial.critic_steps):
             self.opt_D.zero_grad(set_to_none=True)
-            loss_D_B = self.adversarial.discriminator_loss(self.D_B(real_B), self.D_B(pooled_B))
+            loss_D_B = self._discriminator_loss(self.D_B, real_B, pooled_B)
             loss_D_B.backward()
-            loss_D_A = self.adversarial.discriminator_loss(self.D_A(real_A), self.D_A(pooled_A))
+            loss_D_A = self._discriminator_loss(self.D_A, real_A, pooled_A)
             loss_D_A.backward()
             self.opt_D.step()
             if self.adversarial.clip_weights is not None:

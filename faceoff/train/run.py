@@ -214,13 +214,13 @@ def train(
     metrics = MetricsLog(run_dir / "metrics.jsonl")
     if resume_from is not None:
         load_checkpoint(resume_from, model, state)
-        metrics.truncate_after(state.step)
-        info(f"resuming {run_dir} from step {state.step} ({resume_from.name})")
         if state.step >= total:
             raise FaceoffError(
                 f"{run_dir}: the run is already at step {state.step} of {total}; "
                 "raise schedule.epochs or train.max_steps to train further"
             )
+        metrics.truncate_after(state.step)
+        info(f"resuming {run_dir} from step {state.step} ({resume_from.name})")
     write_json(run_dir / "spec.json", resolved.to_dict())
     write_json(
         run_dir / "plugins.json", {"faceoff": __version__, "components": resolved.plugin_versions()}

@@ -407,7 +407,7 @@ def render_frame(identity: Identity, params: Mapping[str, float], size: int) -> 
     side = size * (4 if size < 96 else 2)
     img = _background(identity, side).copy()
     centre = (side * (0.5 + p["x"] + identity.offset_x), side * (0.47 + p["y"] + identity.offset_y))
-    unit = 0.23 * side * p["scale"] * identity.scale
+    unit = 0.29 * side * p["scale"] * identity.scale  # face 58% of the frame height
     _draw_body(_Pen(img, centre, unit, 0.0), identity)
     _draw_head(_Pen(img, centre, unit, p["roll"]), identity, p)
     return cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
