@@ -99,6 +99,7 @@ class Register:
         fail, so a spec is refused at validation instead of deep inside a forward pass.
         ``optimizer(params)`` (adversarial losses) proposes optimiser settings, e.g.
         ``{"name": "rmsprop", "lr": 5e-5}``, used where the spec leaves them unset.
+        ``weight=`` (reconstruction losses) is the default weight of the loss in a spec.
         """
         if not isinstance(name, str) or not _NAME.match(name):
             raise ValueError(f"{self.kind} name {name!r} must be lower-case and hyphenated")

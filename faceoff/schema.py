@@ -24,9 +24,10 @@ def _slot_type(registry: Registry, kind: str, role: str | None, base: type[BaseM
             "params": (c.params, Field(default_factory=dict)),
         }
         if base is WeightedComponentSpec:
+            default = float(c.extra.get("weight", 1.0))
             fields["weight"] = (
-                float,
-                Field(1.0, ge=0, description="Multiplier of this loss term."),
+                float | None,
+                Field(None, ge=0, description=f"Multiplier of this loss term (default {default})."),
             )
         title = f"{kind}:{c.name}"
         members.append(

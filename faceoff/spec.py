@@ -33,7 +33,12 @@ class ComponentSpec(_Strict):
 class WeightedComponentSpec(ComponentSpec):
     """A loss with its weight in the total."""
 
-    weight: float = Field(1.0, ge=0, description="Multiplier of this loss term.")
+    weight: float | None = Field(
+        None,
+        ge=0,
+        description="Multiplier of this loss term; default: the loss's own "
+        "(l1: 10, the reference's lambda; ssim: 0.01, the paper's).",
+    )
 
 
 class DataSpec(_Strict):
@@ -67,7 +72,7 @@ class LossesSpec(_Strict):
         description="Adversarial loss (role 'adversarial').",
     )
     cycle: list[WeightedComponentSpec] = Field(
-        default_factory=lambda: [WeightedComponentSpec(plugin="l1", weight=10.0)],
+        default_factory=lambda: [WeightedComponentSpec(plugin="l1")],
         min_length=1,
         description="Reconstruction losses on G_BA(G_AB(a)) vs a and G_AB(G_BA(b)) vs b; "
         "the weight is the reference's lambda_A = lambda_B.",
@@ -302,6 +307,8 @@ def _resolve_component(
         message = format_validation_error(exc, prefix=f"{slot.path}.params")
         raise FaceoffError(f"{source}: {message}") from None
     out[slot.path] = (component, params)
+    if isinstance(node, WeightedComponentSpec) and node.weight is None:
+        node.weight = float(component.extra.get("weight", 1.0))
     for name in type(params).model_fields:
         value = getattr(params, name)
         many = isinstance(value, list)

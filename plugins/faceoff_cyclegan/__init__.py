@@ -93,4 +93,4 @@ def register_discriminators(register: Any) -> None:
 @hookimpl
 def register_losses(register: Any) -> None:
     register("lsgan", build_lsgan, role="adversarial")
-    register("l1", build_l1, role="reconstruction")
+    register("l1", build_l1, role="reconstruction", weight=10.0)
