@@ -180,6 +180,47 @@ def data(source: str, out: str, params: tuple[str, ...], size: int) -> None:
     click.echo(f"wrote {out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
+@cli.command("import-weights")
+@click.argument("src", type=click.Path(dir_okay=False))
+@click.argument("dest", type=click.Path(dir_okay=False))
+@click.option("--generator", metavar="NAME", help="The file holds this generator, e.g. resnet.")
+@click.option(
+    "--discriminator", metavar="NAME", help="The file holds this discriminator, e.g. patchgan."
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A network parameter (JSON value), repeatable: --param n_blocks=6.",
+)
+def import_weights(
+    src: str,
+    dest: str,
+    generator: str | None,
+    discriminator: str | None,
+    params: tuple[str, ...],
+) -> None:
+    """Convert a reference CycleGAN checkpoint (.pth state_dict) into a faceoff network file.
+
+    The .pth is read with torch.load(weights_only=True): a file that would run code is refused.
+    """
+    from faceoff.spec import apply_overrides
+    from faceoff.weights import import_reference
+
+    if (generator is None) == (discriminator is None):
+        raise FaceoffError("give exactly one of --generator NAME or --discriminator NAME")
+    for item in params:
+        if "=" not in item or not item.partition("=")[0].strip():
+            raise FaceoffError(f"--param {item!r}: expected KEY=VALUE, e.g. n_blocks=6")
+    kind, name = ("generator", generator) if generator else ("discriminator", discriminator)
+    summary = import_reference(src, dest, kind, str(name), apply_overrides({}, list(params)))
+    click.echo(
+        f"wrote {summary.dest}: {summary.kind} {summary.plugin} {json.dumps(summary.params)}, "
+        f"{summary.tensors} tensors, {summary.parameters:,} parameters (from {summary.source})"
+    )
+
+
 def main() -> None:
     """Entry point of the ``faceoff`` script and ``python -m faceoff``."""
     try:

@@ -73,7 +73,12 @@ def test_validate_prints_the_resolved_spec() -> None:
     result = invoke("validate", str(QUICKSTART), "--print", "--set", "generator.params.ngf=8")
     assert result.exit_code == 0
     resolved = json.loads(result.output)
-    assert resolved["generator"]["params"] == {"ngf": 8, "n_blocks": 6}
+    assert resolved["generator"]["params"] == {
+        "ngf": 8,
+        "n_blocks": 6,
+        "dropout": False,
+        "norm": "instance",
+    }
     assert resolved["output"]["keep_checkpoints"] == 3
 
 

@@ -15,8 +15,14 @@ from tiny import QUICKSTART
 def test_empty_spec_resolves_to_the_reference_defaults() -> None:
     resolved = resolve({}, get_registry())
     spec = resolved.to_dict()
-    assert spec["generator"] == {"plugin": "resnet", "params": {"ngf": 64, "n_blocks": 9}}
-    assert spec["discriminator"] == {"plugin": "patchgan", "params": {"ndf": 64, "n_layers": 3}}
+    assert spec["generator"] == {
+        "plugin": "resnet",
+        "params": {"ngf": 64, "n_blocks": 9, "dropout": False, "norm": "instance"},
+    }
+    assert spec["discriminator"] == {
+        "plugin": "patchgan",
+        "params": {"ndf": 64, "n_layers": 3, "norm": "instance"},
+    }
     assert spec["losses"]["cycle"] == [{"plugin": "l1", "params": {}, "weight": 10.0}]
     assert spec["losses"]["identity"] == 0.5
     assert (spec["data"]["load_size"], spec["data"]["crop_size"]) == (286, 256)

@@ -43,7 +43,12 @@ def test_a_run_writes_everything_a_person_looks_at(tmp_path: Path) -> None:
     assert set(rows[0]) >= TERMS and rows[0]["lr"] == pytest.approx(2e-4)
     assert all(np.isfinite(r[t]) for r in rows for t in TERMS)
     spec = json.loads((run / "spec.json").read_text())
-    assert spec["generator"]["params"] == {"ngf": 4, "n_blocks": 1}
+    assert spec["generator"]["params"] == {
+        "ngf": 4,
+        "n_blocks": 1,
+        "dropout": False,
+        "norm": "instance",
+    }
     plugins = json.loads((run / "plugins.json").read_text())["components"]
     assert plugins["generator"]["distribution"] == "faceoff"
     grid = cv2.imread(str(run / "samples" / "step_00000004.png"))

@@ -25,9 +25,39 @@ def _normed_sizes(size: int, n_layers: int) -> list[int]:
     return sizes
 
 
-def patchgan_smallest_size(n_layers: int) -> int:
-    """Smallest input side for which every instance-normalised layer has more than one value."""
+def patchgan_smallest_size(n_layers: int, normed: bool = True) -> int:
+    """Smallest input side for which the score map has at least one value and, when ``normed``,
+    every normalised layer has more than one value per channel."""
     size = 4
-    while min(_normed_sizes(size, n_layers)) < 2 or patchgan_output_size(size, n_layers) < 1:
+    while (normed and min(_normed_sizes(size, n_layers)) < 2) or patchgan_output_size(
+        size, n_layers
+    ) < 1:
         size += 1
     return size
+
+
+def resnet_output_size(size: int) -> int:
+    """Side of the ResNet generator's output: two stride-2 3x3 convs down, two 2x up."""
+    for _ in range(2):
+        size = (size + 2 - 3) // 2 + 1
+    return size * 4
+
+
+def unet_smallest_size(num_downs: int) -> int:
+    """Smallest input side of a U-Net with ``num_downs`` levels (its bottleneck is 1x1)."""
+    return 2**num_downs
+
+
+def unet_fits(size: int, num_downs: int) -> bool:
+    """Every level halves an even size, so the skip connections line up: 2**num_downs | size."""
+    return size >= 2**num_downs and size % 2**num_downs == 0
+
+
+def unet_levels_for(size: int, lowest: int = 5) -> int | None:
+    """The most levels (at least ``lowest``) a U-Net can have for this input size, or None."""
+    best = None
+    levels = lowest
+    while unet_fits(size, levels):
+        best = levels
+        levels += 1
+    return best
