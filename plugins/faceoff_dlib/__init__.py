@@ -1,0 +1,1 @@
+"""Mask provider plugin (dlib)."""
