@@ -221,6 +221,48 @@ def import_weights(
     )
 
 
+@cli.command()
+@click.argument("provider")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A provider parameter (JSON value).",
+)
+@click.option(
+    "--size",
+    default=286,
+    show_default=True,
+    type=click.IntRange(8, 4096),
+    help="Frames are resized to this square size first, as training sees them.",
+)
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the mask cache.")
+def masks(
+    provider: str, source: Path, out: Path, params: tuple[str, ...], size: int, no_cache: bool
+) -> None:
+    """Write a mask provider's masks for a folder of images or a video, with overlays.
+
+    OUT gets masks/*.png and overlay/*.png (the mask tinted over the frame); look at them before
+    training on them.
+    """
+    from pydantic import ValidationError
+
+    from faceoff.mask_preview import preview_masks
+    from faceoff.plugins import get_registry
+    from faceoff.spec import apply_overrides, format_validation_error
+
+    component = get_registry().get("mask_provider", provider, where="PROVIDER")
+    try:
+        validated = component.params.model_validate(apply_overrides({}, list(params)))
+    except ValidationError as exc:
+        raise FaceoffError(f"--param: {format_validation_error(exc)}") from None
+    summary = preview_masks(component, validated, source, out, size, use_cache=not no_cache)
+    click.echo(f"wrote {out}: {summary.line()}")
+
+
 def main() -> None:
     """Entry point of the ``faceoff`` script and ``python -m faceoff``."""
     try:

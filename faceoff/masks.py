@@ -1,33 +1,160 @@
-"""The mask-provider contract, and computing the masks of a domain's frames."""
+"""Face masks: the mask-provider contract, and masks for a domain's frames, cached on disk.
+
+A mask is a float32 weight map the size of its frame: 0 background, 1 face, and above 1 where a
+provider weights a region more (eyes, mouth). Masks are computed once per frame and cached by the
+frame's content hash, the provider, its parameters and its plugin's version, so later runs (and
+`faceoff masks`) re-use them.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
+import cv2
 import numpy as np
 
-from faceoff.console import track
+from faceoff.components import Component
+from faceoff.console import info, track
 from faceoff.data import Domain
 from faceoff.errors import FaceoffError
+from faceoff.io import write_bytes
+
+NoFace = Literal["empty", "previous", "skip"]
+CACHE_ENV = "FACEOFF_CACHE"
+_SCALE = 4096.0  # cached as 16-bit PNG: value * 4096, so weights up to 16 survive exactly enough
+_NO_FACE = b"no face\n"
 
 
 class MaskProvider(Protocol):
     """What a mask-provider plugin's ``build(params)`` returns."""
 
-    def __call__(self, frame: np.ndarray) -> np.ndarray:
-        """The mask of one uint8 RGB frame [H, W, 3]: float32 [H, W] in [0, 1] (1 = face)."""
+    def __call__(self, frame: np.ndarray) -> np.ndarray | None:
+        """The mask of one uint8 RGB frame [H, W, 3]: float32 [H, W] >= 0, or None (no face)."""
         ...
 
 
-def compute_masks(provider: MaskProvider, domain: Domain, label: str) -> np.ndarray:
-    """Masks of every frame of a domain as uint8 [N, H, W] (0..255), with a progress bar."""
-    out = np.zeros(domain.frames.shape[:3], np.uint8)
+def cache_root() -> Path:
+    """``$FACEOFF_CACHE``, else ``~/.cache/faceoff``."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "faceoff")
+
+
+class MaskCache:
+    """One folder per provider configuration; one 16-bit PNG (or a no-face marker) per frame."""
+
+    def __init__(self, component: Component, params: dict[str, Any], root: Path | None = None):
+        key = json.dumps(
+            {
+                "plugin": component.name,
+                "params": params,
+                "dist": component.plugin.distribution,
+                "version": component.plugin.version,
+            },
+            sort_keys=True,
+        )
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        self.folder = (root or cache_root()) / "masks" / f"{component.name}-{digest}"
+
+    @staticmethod
+    def frame_key(frame: np.ndarray) -> str:
+        digest = hashlib.sha256(np.ascontiguousarray(frame).tobytes())
+        digest.update(str(frame.shape).encode())
+        return digest.hexdigest()[:32]
+
+    def get(self, key: str) -> tuple[bool, np.ndarray | None]:
+        """(hit, mask); a hit with mask None is a frame known to have no face."""
+        png, none = self.folder / f"{key}.png", self.folder / f"{key}.none"
+        if none.is_file():
+            return True, None
+        if png.is_file():
+            data = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
+            if data is not None and data.dtype == np.uint16:
+                return True, data.astype(np.float32) / _SCALE
+        return False, None
+
+    def put(self, key: str, mask: np.ndarray | None) -> None:
+        if mask is None:
+            write_bytes(self.folder / f"{key}.none", _NO_FACE)
+            return
+        ok, data = cv2.imencode(".png", np.clip(mask * _SCALE + 0.5, 0, 65535).astype(np.uint16))
+        if ok:
+            write_bytes(self.folder / f"{key}.png", data.tobytes())
+
+
+@dataclass
+class DomainMasks:
+    """The frames that are kept and their masks, float16 [N, H, W]."""
+
+    domain: Domain
+    masks: np.ndarray
+    found: int
+    total: int
+    cached: int
+
+
+def check_mask(mask: Any, frame: np.ndarray, name: str, label: str) -> np.ndarray | None:
+    """A provider's answer as float32 [H, W], or a FaceoffError naming the frame."""
+    if mask is None:
+        return None
+    mask = np.asarray(mask, dtype=np.float32)
+    if mask.shape != frame.shape[:2]:
+        raise FaceoffError(
+            f"mask provider returned shape {mask.shape} for frame {name!r} of {label}; "
+            f"expected {frame.shape[:2]}"
+        )
+    if not np.isfinite(mask).all() or mask.min() < 0:
+        raise FaceoffError(f"mask provider returned negative or non-finite values for {name!r}")
+    return mask
+
+
+def compute_masks(
+    provider: MaskProvider,
+    domain: Domain,
+    label: str,
+    *,
+    cache: MaskCache | None = None,
+    no_face: NoFace = "empty",
+) -> DomainMasks:
+    """Masks of every frame, with a progress bar, the cache, and the no-face policy applied.
+
+    ``no_face``: ``empty`` gives such frames an all-zero mask, ``previous`` the last mask found
+    before them (frames are a sequence; empty until one is found), ``skip`` drops the frames.
+    """
+    masks: list[np.ndarray | None] = []
+    cached = 0
     for i, frame in track(enumerate(domain.frames), len(domain), f"masks {label}"):
-        mask = np.asarray(provider(frame), dtype=np.float32)
-        if mask.shape != frame.shape[:2]:
-            raise FaceoffError(
-                f"mask provider returned shape {mask.shape} for frame {domain.names[i]!r} "
-                f"of {label}; expected {frame.shape[:2]}"
-            )
-        out[i] = np.clip(mask * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return out
+        key = MaskCache.frame_key(frame) if cache else ""
+        hit, mask = cache.get(key) if cache else (False, None)
+        if hit:
+            cached += 1
+        else:
+            mask = check_mask(provider(frame), frame, domain.names[i], label)
+            if cache:
+                cache.put(key, mask)
+        masks.append(mask)
+    found = sum(m is not None for m in masks)
+    keep = [i for i, m in enumerate(masks) if m is not None or no_face != "skip"]
+    if not keep:
+        raise FaceoffError(f"masks {label}: no face found in any of the {len(domain)} frames")
+    out = np.zeros((len(keep), *domain.frames.shape[1:3]), np.float16)
+    last: np.ndarray | None = None
+    for row, i in enumerate(keep):
+        mask = masks[i]
+        if mask is not None:
+            last = mask
+        elif no_face == "previous" and last is not None:
+            mask = last
+        if mask is not None:
+            out[row] = mask
+    if found < len(domain):
+        info(f"masks {label}: no face in {len(domain) - found} of {len(domain)} frames ({no_face})")
+    kept = Domain(
+        frames=domain.frames[keep],
+        names=[domain.names[i] for i in keep],
+        params={k: v[keep] for k, v in domain.params.items()} if domain.params else None,
+    )
+    return DomainMasks(kept, out, found, len(domain), cached)

@@ -94,6 +94,14 @@ class MaskSpec(_Strict):
         description="'weight': masks go to reconstruction losses that take them; "
         "'crop': the networks see image x mask.",
     )
+    no_face: Literal["empty", "previous", "skip"] = Field(
+        "empty",
+        description="Frames where no face is found: an empty mask, the previous frame's mask, "
+        "or skip the frame.",
+    )
+    cache: bool = Field(
+        True, description="Keep masks in $FACEOFF_CACHE (default ~/.cache/faceoff) for later runs."
+    )
 
 
 class OptimizerSpec(_Strict):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 # Tiny networks run ~100x slower with two OpenMP threads when another process shares the two
 # cores (measured: 4.2 s vs 0.04 s a step). Set before torch loads; subprocesses inherit it.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Masks are cached on disk; tests keep theirs out of the user's ~/.cache.
+os.environ.setdefault("FACEOFF_CACHE", tempfile.mkdtemp(prefix="faceoff-test-cache-"))
 
 import shutil
 import subprocess

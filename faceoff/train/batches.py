@@ -28,7 +28,7 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 @dataclass
 class DomainTensors:
-    """A domain's frames (and masks, if any) as uint8 tensors ready to index."""
+    """A domain's frames (uint8) and masks (float16 weight maps), if any, ready to index."""
 
     images: torch.Tensor
     masks: torch.Tensor | None

@@ -96,10 +96,11 @@ class CycleGAN(nn.Module):
         dev = self.device
         real_A = to_float(batch["A"].to(dev, non_blocking=True))
         real_B = to_float(batch["B"].to(dev, non_blocking=True))
-        mask_A = batch["mask_A"].to(dev).float().div_(255) if "mask_A" in batch else None
-        mask_B = batch["mask_B"].to(dev).float().div_(255) if "mask_B" in batch else None
+        mask_A = batch["mask_A"].to(dev).float() if "mask_A" in batch else None
+        mask_B = batch["mask_B"].to(dev).float() if "mask_B" in batch else None
         if self.mask_mode == "crop" and mask_A is not None and mask_B is not None:
-            real_A, real_B = _crop_to_mask(real_A, mask_A), _crop_to_mask(real_B, mask_B)
+            real_A = _crop_to_mask(real_A, mask_A.clamp(max=1))
+            real_B = _crop_to_mask(real_B, mask_B.clamp(max=1))
         if self.mask_mode != "weight":
             mask_A = mask_B = None
         return real_A, real_B, mask_A, mask_B

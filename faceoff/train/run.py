@@ -32,7 +32,7 @@ from faceoff.console import info, progress, warn
 from faceoff.data import Domain
 from faceoff.errors import FaceoffError
 from faceoff.io import write_json
-from faceoff.masks import compute_masks
+from faceoff.masks import MaskCache, compute_masks
 from faceoff.spec import ResolvedSpec
 from faceoff.train.batches import DomainTensors, UnpairedBatches, center_crop, to_float, to_uint8
 from faceoff.train.checkpoint import (
@@ -95,7 +95,13 @@ def _load_data(resolved: ResolvedSpec) -> Data:
     masks: list[Any] = [None, None]
     if spec.mask is not None:
         provider = resolved.build("mask.provider")
-        masks = [compute_masks(provider, d, label) for d, label in ((train_a, "A"), (train_b, "B"))]
+        component, params = resolved.components["mask.provider"]
+        cache = MaskCache(component, params.model_dump(mode="json")) if spec.mask.cache else None
+        done = [
+            compute_masks(provider, d, label, cache=cache, no_face=spec.mask.no_face)
+            for d, label in ((train_a, "A"), (train_b, "B"))
+        ]
+        (train_a, masks[0]), (train_b, masks[1]) = [(m.domain, m.masks) for m in done]
     n = spec.output.samples
     return Data(
         train=(
