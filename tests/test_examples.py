@@ -1,4 +1,4 @@
-"""Every example spec validates; each that needs no mask provider trains 2 tiny steps."""
+"""Every example spec validates at the paper's settings and trains 2 tiny steps."""
 
 from __future__ import annotations
 
@@ -69,7 +69,10 @@ def test_paper_examples_validate_at_the_papers_settings_and_train(
     assert result.steps == 2 and result.checkpoint is not None and result.checkpoint.is_file()
 
 
-@pytest.mark.xfail(strict=True, reason="needs the dlib mask provider of issue 4", raises=Exception)
 @pytest.mark.parametrize("name", sorted(NEEDS_MASKS))
-def test_mask_examples_validate(name: str) -> None:
-    load_spec(ROOT / "examples" / "paper" / f"{name}.json", get_registry())
+def test_mask_examples_use_dlib_masks_in_the_papers_two_ways(name: str) -> None:
+    spec = load_spec(ROOT / "examples" / "paper" / f"{name}.json", get_registry()).to_dict()
+    assert spec["mask"]["provider"]["plugin"] == "dlib"
+    assert spec["mask"]["mode"] == ("crop" if name == "mask-crop" else "weight")
+    if name == "mask-weight":
+        assert spec["losses"]["cycle"][0]["plugin"] == "masked-l1"
