@@ -57,7 +57,7 @@ def tiny_batch(masks: float | None = None) -> dict[str, torch.Tensor]:
     batch = {k: torch.randint(0, 256, (2, 3, 32, 32), generator=g, dtype=torch.uint8) for k in "AB"}
     if masks is not None:
         for k in "AB":
-            batch[f"mask_{k}"] = torch.full((2, 1, 32, 32), round(255 * masks), dtype=torch.uint8)
+            batch[f"mask_{k}"] = torch.full((2, 1, 32, 32), masks, dtype=torch.float16)
     return batch
 
 
