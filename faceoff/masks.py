@@ -43,14 +43,33 @@ def cache_root() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "faceoff")
 
 
+def _file_stamps(params: dict[str, Any]) -> dict[str, list[int]]:
+    """Size and modification time of every file a param names (model weights, predictors), so
+    replacing a file at the same path does not re-use masks made with the old one."""
+    stamps = {}
+    for name, value in params.items():
+        if isinstance(value, str) and value:
+            path = Path(value).expanduser()
+            if path.is_file():
+                stat = path.stat()
+                stamps[name] = [stat.st_size, stat.st_mtime_ns]
+    return stamps
+
+
 class MaskCache:
-    """One folder per provider configuration; one 16-bit PNG (or a no-face marker) per frame."""
+    """One folder per provider configuration; one 16-bit PNG (or a no-face marker) per frame.
+
+    A provider may register ``cache_ignore=(...)``: params that do not change its masks (a
+    device, a thread count), left out of the key so they do not force a recompute.
+    """
 
     def __init__(self, component: Component, params: dict[str, Any], root: Path | None = None):
+        ignored = set(component.extra.get("cache_ignore", ()))
         key = json.dumps(
             {
                 "plugin": component.name,
-                "params": params,
+                "params": {k: v for k, v in params.items() if k not in ignored},
+                "files": _file_stamps(params),
                 "dist": component.plugin.distribution,
                 "version": component.plugin.version,
             },

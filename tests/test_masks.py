@@ -181,3 +181,51 @@ def test_training_uses_the_kept_frames_and_their_masks(tmp_path: Path, monkeypat
         "no_face": "skip",
         "cache": True,
     }
+
+
+def test_the_cache_ignores_declared_params_and_notices_replaced_files(tmp_path: Path) -> None:
+    register = Register("mask_provider", PluginInfo("t", "t", "1", "t"))
+    register("m", lambda p: None, cache_ignore=("device",))
+    component = register.components[0]
+    weights = tmp_path / "w.bin"
+    weights.write_bytes(b"one")
+    key = MaskCache(component, {"device": "cpu", "weights": str(weights)}, root=tmp_path).folder
+    same = MaskCache(component, {"device": "cuda", "weights": str(weights)}, root=tmp_path).folder
+    assert key == same
+    weights.write_bytes(b"other weights")
+    assert (
+        MaskCache(component, {"device": "cpu", "weights": str(weights)}, root=tmp_path).folder
+        != key
+    )
+
+
+def test_crop_and_flip_move_image_and_mask_together() -> None:
+    import torch
+
+    from faceoff.train.batches import crop_flip
+
+    generator = torch.Generator().manual_seed(3)
+    images = torch.randint(0, 256, (6, 3, 20, 20), generator=generator, dtype=torch.uint8)
+    masks = images[:, :1].to(torch.float16)  # the mask is a copy of the first channel
+    for flip in (True, False):
+        out_images, out_masks = crop_flip(images, masks, 12, flip, generator)
+        assert out_images.shape == (6, 3, 12, 12)
+        assert torch.equal(out_images[:, :1].to(torch.float16), out_masks)
+
+
+def test_faceoff_masks_reads_a_video(tmp_path: Path, monkeypatch) -> None:
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (48, 48))
+    for i in range(5):
+        frame = np.full((48, 48, 3), 40 + 30 * i, np.uint8)
+        writer.write(frame)
+    writer.release()
+    from faceoff.mask_preview import read_input
+
+    domain = read_input(video, 32)
+    assert domain.frames.shape == (5, 32, 32, 3)
+    assert domain.frames[0].mean() < domain.frames[4].mean()
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    with pytest.raises(FaceoffError, match=r"broken\.mp4"):
+        read_input(broken, 32)

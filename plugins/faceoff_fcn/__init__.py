@@ -84,4 +84,4 @@ def build_fcn(params: FcnParams) -> Any:
 
 @hookimpl
 def register_mask_providers(register: Any) -> None:
-    register("fcn", build_fcn, params=FcnParams)
+    register("fcn", build_fcn, params=FcnParams, cache_ignore=("device",))

@@ -117,4 +117,4 @@ def build_insightface(params: InsightfaceParams) -> Any:
 
 @hookimpl
 def register_mask_providers(register: Any) -> None:
-    register("insightface", build_insightface, params=InsightfaceParams)
+    register("insightface", build_insightface, params=InsightfaceParams, cache_ignore=("threads",))
