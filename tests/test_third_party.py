@@ -14,25 +14,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+import tiny
 from faceoff.errors import FaceoffError
 from faceoff.plugins import LOAD_ENV, get_registry, load_registry
 from faceoff.spec import load_spec
 
-ROOT = Path(__file__).resolve().parents[1]
-QUICKSTART = str(ROOT / "examples" / "quickstart.json")
-TINY = [
-    "data.source.params.frames=8",
-    "data.source.params.test_frames=2",
-    "data.load_size=36",
-    "data.crop_size=32",
-    "generator.params.ngf=4",
-    "generator.params.n_blocks=1",
-    "discriminator.params.ndf=4",
-    "train.batch_size=2",
-    "train.max_steps=2",
-    "output.log_every=1",
-    "train.device=cpu",
-]
+QUICKSTART = str(tiny.QUICKSTART)
+TINY = [*tiny.TINY, "train.max_steps=2"]
 MASKED = [
     'mask={"provider": {"plugin": "ellipse"}, "mode": "weight"}',
     "losses.cycle.0.plugin=masked-l2",
@@ -40,7 +28,7 @@ MASKED = [
 
 
 def sets(*overrides: str) -> list[str]:
-    return [arg for item in overrides for arg in ("--set", item)]
+    return tiny.set_args(list(overrides))
 
 
 def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
