@@ -263,6 +263,18 @@ def masks(
     click.echo(f"wrote {out}: {summary.line()}")
 
 
+def _add_video_commands() -> None:
+    """extract, apply, compare and plot live in faceoff.video, one module each."""
+    from faceoff.video import cli_apply, cli_extract, cli_figures
+
+    for module in (cli_extract, cli_apply, cli_figures):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_add_video_commands()
+
+
 def main() -> None:
     """Entry point of the ``faceoff`` script and ``python -m faceoff``."""
     try:

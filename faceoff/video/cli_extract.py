@@ -1,0 +1,7 @@
+"""The `faceoff extract` command(s): parsing and printing only; the work lives beside it."""
+
+from __future__ import annotations
+
+import click
+
+COMMANDS: list[click.Command] = []
