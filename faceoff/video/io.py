@@ -1,0 +1,114 @@
+"""Video in (OpenCV) and out (PyAV: H.264, which OpenCV's wheel cannot write)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from faceoff.errors import FaceoffError
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video holds: frame count (as its container reports it), rate and size."""
+
+    path: Path
+    frames: int
+    fps: float
+    width: int
+    height: int
+
+
+def is_video(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_EXTENSIONS
+
+
+def probe(path: Path) -> VideoInfo:
+    """Open a video and read its header; a FaceoffError names the file if it cannot be read."""
+    if not path.is_file():
+        raise FaceoffError(f"{path}: no such video")
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            raise FaceoffError(f"{path}: cannot be decoded as a video")
+        ok, _ = capture.read()
+        if not ok:
+            raise FaceoffError(f"{path}: cannot be decoded as a video (no frame)")
+        return VideoInfo(
+            path=path,
+            frames=int(capture.get(cv2.CAP_PROP_FRAME_COUNT)),
+            fps=float(capture.get(cv2.CAP_PROP_FPS)) or 25.0,
+            width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        )
+    finally:
+        capture.release()
+
+
+def frames(path: Path, indices: set[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """(index, RGB uint8 frame) in order; only ``indices`` when given (others are skipped)."""
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise FaceoffError(f"{path}: cannot be decoded as a video")
+    try:
+        index = 0
+        last = max(indices) if indices else None
+        while last is None or index <= last:
+            if indices is not None and index not in indices:
+                if not capture.grab():
+                    break
+            else:
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                yield index, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            index += 1
+    finally:
+        capture.release()
+
+
+class VideoWriter:
+    """H.264 (libx264, yuv420p) in an .mp4 through PyAV; frames are RGB uint8 of one size.
+
+    Odd sizes are padded by one pixel (yuv420p needs even sides). Use as a context manager; the
+    file is complete only after a clean exit (the caller writes to a temporary name).
+    """
+
+    def __init__(self, path: Path, fps: float, width: int, height: int, crf: int = 18) -> None:
+        import av
+
+        self.width, self.height = width + width % 2, height + height % 2
+        self.container = av.open(str(path), mode="w")
+        rate = Fraction(fps).limit_denominator(1001)
+        self.stream = self.container.add_stream("libx264", rate=rate)
+        self.stream.width, self.stream.height = self.width, self.height
+        self.stream.pix_fmt = "yuv420p"
+        self.stream.options = {"crf": str(crf)}
+
+    def write(self, frame: np.ndarray) -> None:
+        import av
+
+        h, w = frame.shape[:2]
+        if (h, w) != (self.height, self.width):
+            frame = np.pad(frame, ((0, self.height - h), (0, self.width - w), (0, 0)), mode="edge")
+        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        for packet in self.stream.encode(video_frame):
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        self.container.close()
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
