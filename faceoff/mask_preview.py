@@ -17,8 +17,8 @@ from faceoff.data import Domain, read_image_folder, resize_frames
 from faceoff.errors import FaceoffError
 from faceoff.io import write_bytes
 from faceoff.masks import MaskCache, check_mask
-
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+from faceoff.video.io import VIDEO_EXTENSIONS, is_video, probe
+from faceoff.video.io import frames as video_frames
 
 
 @dataclass
@@ -36,29 +36,17 @@ class PreviewSummary:
 
 
 def read_video(path: Path, size: int) -> Domain:
-    """Every frame of a video, resized to ``size`` x ``size`` (OpenCV)."""
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise FaceoffError(f"{path}: cannot open this video")
-    frames = []
-    try:
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            frames.append(resize_frames(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), size))
-    finally:
-        capture.release()
-    if not frames:
-        raise FaceoffError(f"{path}: no frame could be decoded")
-    return Domain(np.stack(frames), [f"frame_{i:06d}.png" for i in range(len(frames))])
+    """Every frame of a video, resized to ``size`` x ``size``."""
+    probe(path)  # a clear error for a missing or undecodable file
+    decoded = [resize_frames(frame, size) for _, frame in video_frames(path)]
+    return Domain(np.stack(decoded), [f"frame_{i:06d}.png" for i in range(len(decoded))])
 
 
 def read_input(path: Path, size: int) -> Domain:
     """A folder of images or a video file."""
     if path.is_dir():
         return read_image_folder(path, size)
-    if path.suffix.lower() in VIDEO_EXTENSIONS and path.is_file():
+    if is_video(path) and path.is_file():
         return read_video(path, size)
     if not path.exists():
         raise FaceoffError(f"{path}: no such folder or video")
