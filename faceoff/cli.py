@@ -168,7 +168,8 @@ def data(source: str, out: str, params: tuple[str, ...], size: int) -> None:
 
     from faceoff.data.export import export_source
     from faceoff.plugins import get_registry
-    from faceoff.spec import apply_overrides, format_validation_error
+    from faceoff.spec import format_validation_error
+    from faceoff.spec_file import apply_overrides
 
     component = get_registry().get("data_source", source, where="SOURCE")
     raw = apply_overrides({}, list(params))
@@ -205,7 +206,7 @@ def import_weights(
 
     The .pth is read with torch.load(weights_only=True): a file that would run code is refused.
     """
-    from faceoff.spec import apply_overrides
+    from faceoff.spec_file import apply_overrides
     from faceoff.weights import import_reference
 
     if (generator is None) == (discriminator is None):
@@ -252,7 +253,8 @@ def masks(
 
     from faceoff.mask_preview import preview_masks
     from faceoff.plugins import get_registry
-    from faceoff.spec import apply_overrides, format_validation_error
+    from faceoff.spec import format_validation_error
+    from faceoff.spec_file import apply_overrides
 
     component = get_registry().get("mask_provider", provider, where="PROVIDER")
     try:

@@ -8,7 +8,8 @@ import pytest
 
 from faceoff.errors import FaceoffError
 from faceoff.plugins import get_registry
-from faceoff.spec import apply_overrides, load_spec, read_spec_file, resolve
+from faceoff.spec import load_spec, resolve
+from faceoff.spec_file import apply_overrides, read_spec_file
 from tiny import QUICKSTART
 
 
