@@ -109,13 +109,13 @@ def _load_data(resolved: ResolvedSpec) -> Data:
             DomainTensors.from_domain(train_b, masks[1]),
         ),
         test=(
-            _test_batch(test_a, n, spec.data.crop_size),
-            _test_batch(test_b, n, spec.data.crop_size),
+            sample_frames(test_a, n, spec.data.crop_size),
+            sample_frames(test_b, n, spec.data.crop_size),
         ),
     )
 
 
-def _test_batch(domain: Domain, n: int, crop: int) -> torch.Tensor:
+def sample_frames(domain: Domain, n: int, crop: int) -> torch.Tensor:
     """``n`` frames spread evenly over the test split, centre-cropped to the training size."""
     picks = torch.linspace(0, len(domain) - 1, min(n, len(domain))).round().long()
     return center_crop(DomainTensors.from_domain(domain, None).images[picks], crop)
