@@ -1,0 +1,502 @@
+"""A trained generator applied to a video or a folder of frames: `faceoff apply`.
+
+Frames stream through in source order, in batches, under ``torch.no_grad()``; the output is an
+H.264 ``.mp4`` (through :class:`faceoff.video.io.VideoWriter`) or a folder of PNGs, written under a
+temporary name and renamed at the end, so a failure leaves nothing half-written.
+
+With ``paste_back`` the face is located in every frame, its box smoothed over time, the square
+crop run through the generator and blended back into the whole original frame.
+
+The temporal-stability figure is the mean absolute frame-to-frame change of the generated crops
+divided by that of the input crops (both on a [0, 1] scale): 1.0 is as steady as the input, above
+1 the generator added flicker (the paper's "shaky and inconsistent between the frames").
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from safetensors import safe_open
+
+from faceoff.console import progress, warn
+from faceoff.data.images import IMAGE_EXTENSIONS, list_images, resize_frames
+from faceoff.errors import FaceoffError
+from faceoff.io import atomic_path
+from faceoff.video.io import VIDEO_EXTENSIONS, VideoWriter, frames, is_video, probe
+from faceoff.weights import FORMAT as NETWORK_FORMAT
+from faceoff.weights import load_network
+
+DIRECTIONS = {"a2b": "G_AB", "b2a": "G_BA"}
+DEFAULT_SIZE = 256  # a network file carries no training size
+DEFAULT_FPS = 25.0  # a folder of frames carries no rate
+H264_SUFFIXES = (".mp4", ".mov", ".mkv", ".m4v")  # containers that take H.264 from PyAV
+
+
+@dataclass(frozen=True)
+class Generator:
+    """The network to apply and where it came from."""
+
+    net: torch.nn.Module
+    source: Path  # the checkpoint or network file actually read
+    name: str  # G_AB, G_BA, or "generator" for a network file
+    size: int  # the default square input size (the run's data.crop_size, or 256)
+
+
+@dataclass
+class ApplySummary:
+    """What :func:`apply_video` wrote."""
+
+    output: Path
+    frames: int
+    width: int
+    height: int
+    fps: float
+    size: int
+    direction: str
+    network: str
+    source: Path
+    device: str
+    stability: float
+    seconds: float
+    paste_back: bool = False
+    missed: int = 0  # frames where the detector found no face (paste-back)
+    skipped: list[Path] = field(default_factory=list)  # unreadable images of an input folder
+
+    @property
+    def seconds_per_frame(self) -> float:
+        return self.seconds / self.frames if self.frames else float("nan")
+
+    def line(self) -> str:
+        stability = "n/a" if not math.isfinite(self.stability) else f"{self.stability:.3f}"
+        parts = [
+            f"{self.frames} frames, {self.width}x{self.height}, {self.fps:g} fps",
+            f"{self.network} ({self.source}) at {self.size} px on {self.device}",
+            f"temporal stability {stability} (output/input frame-to-frame change; "
+            "1 = as steady as the input)",
+            f"{self.seconds_per_frame:.3f} s/frame",
+        ]
+        if self.paste_back and self.missed:
+            parts.append(f"no face found in {self.missed} frames (boxes interpolated)")
+        return "; ".join(parts)
+
+
+class Stability:
+    """Running mean absolute frame-to-frame change of the input and of the output crops."""
+
+    def __init__(self) -> None:
+        self.previous: tuple[np.ndarray, np.ndarray] | None = None
+        self.change_in = 0.0
+        self.change_out = 0.0
+        self.steps = 0
+
+    def add(self, source: np.ndarray, result: np.ndarray) -> None:
+        """One frame: the crop given to the generator and what it made of it (uint8, same size)."""
+        current = (source.astype(np.float32) / 255.0, result.astype(np.float32) / 255.0)
+        if self.previous is not None:
+            self.change_in += float(np.abs(current[0] - self.previous[0]).mean())
+            self.change_out += float(np.abs(current[1] - self.previous[1]).mean())
+            self.steps += 1
+        self.previous = current
+
+    @property
+    def ratio(self) -> float:
+        """Output change over input change; NaN for fewer than two frames or a frozen input."""
+        if self.steps == 0 or self.change_in == 0.0:
+            return float("nan")
+        return self.change_out / self.change_in
+
+
+def temporal_stability(inputs: np.ndarray, outputs: np.ndarray) -> float:
+    """Mean |frame-to-frame change| of ``outputs`` over that of ``inputs`` ([N, H, W, C] uint8)."""
+    if len(inputs) != len(outputs):
+        raise ValueError(f"{len(inputs)} input frames but {len(outputs)} output frames")
+    meter = Stability()
+    for source, result in zip(inputs, outputs):
+        meter.add(source, result)
+    return meter.ratio
+
+
+def pick_device(choice: str) -> torch.device:
+    if choice not in ("auto", "cpu", "cuda") and not choice.startswith("cuda:"):
+        raise FaceoffError(f"--device {choice!r}: expected auto, cpu or cuda")
+    if choice.startswith("cuda") and not torch.cuda.is_available():
+        raise FaceoffError(f"--device {choice}: no CUDA device is available; use auto or cpu")
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(choice)
+
+
+def _peek_metadata(path: Path) -> dict[str, str]:
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return handle.metadata() or {}
+    except Exception:  # load_network says what is wrong with it
+        return {}
+
+
+def _crop_size(spec: Any) -> int | None:
+    try:
+        size = int(spec["data"]["crop_size"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return size if size > 0 else None
+
+
+def load_generator(source: str | Path, direction: str = "a2b") -> Generator:
+    """The generator of a run folder (latest checkpoint), a run checkpoint, or a network file."""
+    from faceoff.train.checkpoint import list_checkpoints
+
+    source = Path(source)
+    if direction not in DIRECTIONS:
+        raise FaceoffError(f"--direction {direction!r}: expected one of {', '.join(DIRECTIONS)}")
+    name = DIRECTIONS[direction]
+    run_size = None
+    if source.is_dir():
+        found = list_checkpoints(source / "checkpoints")
+        if not found:
+            raise FaceoffError(
+                f"{source}: no checkpoints in {source / 'checkpoints'}; train it first "
+                "(faceoff run) or give a checkpoint or network file"
+            )
+        spec_file = source / "spec.json"
+        if spec_file.is_file():
+            try:
+                run_size = _crop_size(json.loads(spec_file.read_text()))
+            except (OSError, ValueError):
+                run_size = None
+        checkpoint = found[-1]
+    elif not source.exists():
+        raise FaceoffError(f"{source}: no such run folder, checkpoint or network file")
+    else:
+        checkpoint = source
+    metadata = _peek_metadata(checkpoint)
+    if metadata.get("format") == NETWORK_FORMAT:
+        if metadata.get("kind") != "generator":
+            raise FaceoffError(
+                f"{checkpoint}: holds a {metadata.get('kind')}, not a generator; give a "
+                "generator network file, a run checkpoint or a run folder"
+            )
+        if direction == "b2a":
+            warn(
+                f"{checkpoint}: a network file holds one generator; --direction b2a is ignored "
+                "(import the other direction's weights to a file of its own)"
+            )
+        return Generator(load_network(checkpoint), checkpoint, "generator", DEFAULT_SIZE)
+    net = load_network(checkpoint, name)  # a FaceoffError for anything else
+    if run_size is None:
+        try:
+            run_size = _crop_size(json.loads(metadata.get("spec", "")))
+        except ValueError:
+            run_size = None
+    return Generator(net, checkpoint, name, run_size or DEFAULT_SIZE)
+
+
+# ---- input ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Source:
+    """Frames to read, as many times as needed (paste-back reads twice)."""
+
+    path: Path
+    count: int | None  # None when unknown
+    fps: float | None
+    files: list[Path] | None = None  # a folder's images
+    skipped: list[Path] = field(default_factory=list)
+
+    def read(self) -> Iterator[np.ndarray]:
+        if self.files is None:
+            for _, frame in frames(self.path):
+                yield frame
+            return
+        for file in self.files:
+            data = np.fromfile(file, dtype=np.uint8)
+            image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+            if image is None:
+                if file not in self.skipped:
+                    self.skipped.append(file)
+                continue
+            yield cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def open_source(path: str | Path) -> Source:
+    path = Path(path)
+    if path.is_dir():
+        files = list_images(path)
+        if not files:
+            raise FaceoffError(f"{path}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this folder")
+        return Source(path, len(files), None, files)
+    if not path.exists():
+        raise FaceoffError(f"{path}: no such video or folder of frames")
+    if not is_video(path):
+        raise FaceoffError(
+            f"{path}: not a video ({', '.join(VIDEO_EXTENSIONS)}) or a folder of frames"
+        )
+    info = probe(path)
+    return Source(path, info.frames or None, info.fps)
+
+
+# ---- output --------------------------------------------------------------------------------
+
+
+def _check_output(output: Path) -> str:
+    """'video' or 'folder'; a FaceoffError before anything is written if it cannot be."""
+    parent = output.parent
+    if not parent.is_dir():
+        raise FaceoffError(f"{output}: its folder {parent} does not exist")
+    if is_video(output):
+        if output.suffix.lower() not in H264_SUFFIXES:
+            raise FaceoffError(
+                f"{output}: H.264 is written to {', '.join(H264_SUFFIXES)}; not {output.suffix}"
+            )
+        if output.is_dir():
+            raise FaceoffError(f"{output}: is a folder; give a video file to write")
+        return "video"
+    if output.exists() and not output.is_dir():
+        raise FaceoffError(f"{output}: is a file; give a folder for PNG frames or an .mp4")
+    if output.is_dir() and any(output.iterdir()):
+        raise FaceoffError(f"{output}: folder exists and is not empty; give a new folder")
+    return "folder"
+
+
+class _Sink:
+    def __init__(self, kind: str, path: Path, fps: float) -> None:
+        self.kind, self.path, self.fps = kind, path, fps
+        self.writer: VideoWriter | None = None
+        self.count = 0
+        self.shape: tuple[int, int] | None = None
+
+    def write(self, frame: np.ndarray) -> None:
+        h, w = frame.shape[:2]
+        if self.shape is None:
+            self.shape = (h, w)
+            if self.kind == "video":
+                self.writer = VideoWriter(self.path, self.fps, w, h)
+        elif self.kind == "video" and (h, w) != self.shape:
+            raise FaceoffError(
+                f"frame {self.count}: {w}x{h} after {self.shape[1]}x{self.shape[0]}; a video "
+                "needs frames of one size (write a PNG folder instead)"
+            )
+        if self.writer is not None:
+            self.writer.write(frame)
+        else:
+            name = self.path / f"{self.count:06d}.png"
+            ok, data = cv2.imencode(".png", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+            if not ok:
+                raise FaceoffError(f"{name}: PNG encoding failed")
+            data.tofile(name)
+        self.count += 1
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+@contextmanager
+def _sink(kind: str, output: Path, fps: float) -> Iterator[_Sink]:
+    if kind == "video":
+        with atomic_path(output) as tmp:
+            sink = _Sink(kind, tmp, fps)
+            try:
+                yield sink
+            finally:
+                sink.close()
+        return
+    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent))
+    try:
+        sink = _Sink(kind, tmp, fps)
+        yield sink
+        os.chmod(tmp, 0o777 & ~_umask())
+        if output.is_dir():
+            output.rmdir()  # checked empty before; os.replace cannot replace a folder
+        os.replace(tmp, output)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# ---- the work ------------------------------------------------------------------------------
+
+
+def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@torch.no_grad()
+def run_generator(net: torch.nn.Module, crops: np.ndarray, device: torch.device) -> np.ndarray:
+    """uint8 [N, S, S, 3] in -> uint8 [N, S, S, 3] out, as a training sample is made."""
+    from faceoff.train.batches import to_float, to_tensor, to_uint8
+
+    images = to_float(to_tensor(crops).to(device))
+    try:
+        out = net(images)
+    except RuntimeError as exc:
+        if "out of memory" in str(exc).lower():
+            raise FaceoffError(f"out of memory on {device}; use a smaller --batch") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FaceoffError(
+            f"the generator cannot take {crops.shape[1]} px frames ({first}); try another --size"
+        ) from None
+    return to_uint8(out)
+
+
+def apply_video(
+    source: str | Path,
+    input: str | Path,
+    output: str | Path,
+    *,
+    direction: str = "a2b",
+    side_by_side: bool = False,
+    batch: int = 8,
+    size: int | None = None,
+    device: str = "auto",
+    paste_back: bool = False,
+    detector: str = "dlib",
+    fps: float | None = None,
+    show_progress: bool = True,
+) -> ApplySummary:
+    """Apply a run's (or network file's) generator to a video or folder of frames.
+
+    Every problem that can be seen before work starts (inputs, output folder, network) is a
+    FaceoffError before anything is written; a failure later removes the temporary output.
+    """
+    input, output = Path(input), Path(output)
+    if batch < 1:
+        raise FaceoffError(f"--batch {batch}: must be at least 1")
+    if size is not None and not 8 <= size <= 4096:
+        raise FaceoffError(f"--size {size}: expected 8 to 4096")
+    if fps is not None and not fps > 0:
+        raise FaceoffError(f"--fps {fps}: must be positive")
+    kind = _check_output(output)
+    torch_device = pick_device(device)
+    gen = load_generator(source, direction)
+    frames_in = open_source(input)
+    size = size or gen.size
+    rate = fps or frames_in.fps or DEFAULT_FPS
+    net = gen.net.to(torch_device)
+    locator = None
+    if paste_back:
+        from faceoff.video.faces import face_detector
+
+        locator = face_detector(detector)
+
+    started = time.perf_counter()
+    meter = Stability()
+    missed = 0
+    with progress() if show_progress else _NoBar() as bar:
+        boxes = None
+        if locator is not None:
+            boxes, missed = _locate_all(locator, frames_in, bar)
+        task = bar.add_task(f"applying {gen.name}", total=frames_in.count)
+        with _sink(kind, output, rate) as sink:
+            stream = enumerate(frames_in.read())
+            for chunk in _batches(stream, batch):
+                originals = [frame for _, frame in chunk]
+                if boxes is not None:
+                    crops = np.stack([_crop(f, boxes, i, size) for i, f in chunk])
+                else:
+                    crops = np.stack([resize_frames(f, size) for f in originals])
+                results = run_generator(net, crops, torch_device)
+                for (index, original), crop, result in zip(chunk, crops, results):
+                    meter.add(crop, result)
+                    if boxes is not None:
+                        from faceoff.video.faces import paste
+
+                        shown, made = original, paste(original, result, boxes[index])
+                    else:
+                        shown, made = crop, result
+                    sink.write(np.concatenate([shown, made], axis=1) if side_by_side else made)
+                bar.advance(task, len(chunk))
+            if sink.count == 0:
+                raise FaceoffError(f"{input}: no frame could be decoded")
+            if boxes is not None and sink.count != len(boxes):
+                raise FaceoffError(
+                    f"{input}: {sink.count} frames on the second read, {len(boxes)} on the first"
+                )
+            height, width = sink.shape or (0, 0)
+            count = sink.count
+    if frames_in.skipped:
+        warn(f"{input}: {len(frames_in.skipped)} images could not be decoded and were skipped")
+    return ApplySummary(
+        output=output,
+        frames=count,
+        width=width,
+        height=height,
+        fps=rate,
+        size=size,
+        direction=direction,
+        network=gen.name,
+        source=gen.source,
+        device=str(torch_device),
+        stability=meter.ratio,
+        seconds=time.perf_counter() - started,
+        paste_back=paste_back,
+        missed=missed,
+        skipped=list(frames_in.skipped),
+    )
+
+
+def _crop(frame: np.ndarray, boxes: np.ndarray, index: int, size: int) -> np.ndarray:
+    from faceoff.video.faces import crop
+
+    if index >= len(boxes):
+        raise FaceoffError(f"frame {index}: more frames on the second read than the first")
+    return crop(frame, boxes[index], size)
+
+
+def _locate_all(locator: Any, source: Source, bar: Any) -> tuple[np.ndarray, int]:
+    from faceoff.video.faces import locate, smooth_boxes
+
+    task = bar.add_task("locating faces", total=source.count)
+    found = []
+    for frame in source.read():
+        found.append(locate(locator, frame))
+        bar.advance(task)
+    if not found:
+        raise FaceoffError(f"{source.path}: no frame could be decoded")
+    try:
+        boxes = smooth_boxes(found)
+    except FaceoffError as exc:
+        raise FaceoffError(f"{source.path}: {exc}; --paste-back needs a visible face") from None
+    return boxes, sum(box is None for box in found)
+
+
+class _NoBar:
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_task(self, *args: Any, **kwargs: Any) -> int:
+        return 0
+
+    def advance(self, *args: Any, **kwargs: Any) -> None:
+        return None
