@@ -203,3 +203,18 @@ def test_a_non_finite_loss_stops_the_run_and_names_the_term(tmp_path: Path) -> N
     spec = tiny_spec("train.max_steps=3", "losses.cycle.0.plugin=nan", registry=registry)
     with pytest.raises(FaceoffError, match=r"step 1: loss idt_B is nan; training stopped"):
         train(spec, tmp_path / "r", show_progress=False)
+
+
+def test_a_broken_latest_checkpoint_is_named_and_the_previous_offered(tmp_path: Path) -> None:
+    run = tmp_path / "r"
+    train(tiny_spec("train.max_steps=4"), run, show_progress=False)
+    latest = run / "checkpoints" / "step_00000004.safetensors"
+    latest.write_bytes(latest.read_bytes()[:100])  # truncated, as by a full disk
+    with pytest.raises(FaceoffError) as caught:
+        train(tiny_spec("train.max_steps=6"), run, resume=True, show_progress=False)
+    message = str(caught.value)
+    assert "step_00000004.safetensors: not a readable faceoff checkpoint" in message
+    assert "the previous one is" in message and "step_00000002.safetensors" in message
+    latest.unlink()
+    resumed = train(tiny_spec("train.max_steps=6"), run, resume=True, show_progress=False)
+    assert resumed.steps == 6

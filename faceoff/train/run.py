@@ -136,6 +136,15 @@ def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> Path | Non
             raise FaceoffError(
                 f"{run_dir}: no checkpoint to resume from (checkpoints/step_*.safetensors)"
             )
+        try:
+            read_metadata(found[-1])
+        except FaceoffError as exc:
+            offer = (
+                f"the previous one is {found[-2]}: move the broken file away to resume from it"
+                if len(found) > 1
+                else "there is no earlier checkpoint; use --overwrite to start again"
+            )
+            raise FaceoffError(f"{exc}; {offer}") from None
         return found[-1]
     if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
         raise FaceoffError(
@@ -296,7 +305,14 @@ class _Loop:
                 lr = self._lr(step)
                 self.model.set_lr(lr)
                 epoch, within = divmod(step, self.steps_per_epoch)
-                terms = self.model.train_step(self.batches.batch(epoch, within))
+                try:
+                    terms = self.model.train_step(self.batches.batch(epoch, within))
+                except torch.cuda.OutOfMemoryError:
+                    raise FaceoffError(
+                        f"out of GPU memory at step {step + 1} with train.batch_size "
+                        f"{self.spec.train.batch_size} and data.crop_size "
+                        f"{self.spec.data.crop_size}; lower one of them (or ngf/ndf)"
+                    ) from None
                 for k, v in terms.items():
                     sums[k] = sums[k] + v if k in sums else v.clone()
                 count += 1
