@@ -34,7 +34,7 @@ from safetensors import safe_open
 from faceoff.console import progress, warn
 from faceoff.data.images import IMAGE_EXTENSIONS, list_images, resize_frames
 from faceoff.errors import FaceoffError
-from faceoff.io import atomic_path
+from faceoff.io import atomic_path, umask
 from faceoff.video.io import VIDEO_EXTENSIONS, VideoWriter, frames, is_video, probe
 from faceoff.weights import FORMAT as NETWORK_FORMAT
 from faceoff.weights import load_network
@@ -320,19 +320,13 @@ def _sink(kind: str, output: Path, fps: float) -> Iterator[_Sink]:
     try:
         sink = _Sink(kind, tmp, fps)
         yield sink
-        os.chmod(tmp, 0o777 & ~_umask())
+        os.chmod(tmp, 0o777 & ~umask())
         if output.is_dir():
             output.rmdir()  # checked empty before; os.replace cannot replace a folder
         os.replace(tmp, output)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 # ---- the work ------------------------------------------------------------------------------
