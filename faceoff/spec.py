@@ -149,7 +149,7 @@ class ScheduleSpec(_Strict):
 
 
 class TrainSpec(_Strict):
-    """Batch, device, seed, image pool."""
+    """Batch, device, seed, image pool, speed options."""
 
     batch_size: int = Field(1, ge=1, le=4096, description="Images per domain per step.")
     device: Literal["auto", "cpu", "cuda"] = Field(
@@ -159,6 +159,27 @@ class TrainSpec(_Strict):
     pool_size: int = Field(50, ge=0, description="Image pool of generated images (0: no pool).")
     max_steps: int | None = Field(
         None, ge=1, description="Stop after this many steps (default: the whole schedule)."
+    )
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32",
+        description=(
+            "Arithmetic of the networks: 'fp32'; 'bf16' autocast (CUDA and CPU); 'fp16' autocast"
+            " with a gradient scaler (CUDA only). Losses are always computed in fp32."
+        ),
+    )
+    channels_last: bool = Field(
+        False, description="Keep the networks and images in channels-last memory format."
+    )
+    compile: bool = Field(False, description="torch.compile the four networks.")
+    cudnn_benchmark: bool = Field(
+        True, description="On CUDA, let cuDNN pick the fastest convolution algorithms."
+    )
+    fused_optimizer: bool = Field(
+        True,
+        description=(
+            "Multi-tensor optimiser updates: fused kernels on CUDA (where the optimiser has"
+            " them), foreach elsewhere; off: one tensor at a time."
+        ),
     )
 
 

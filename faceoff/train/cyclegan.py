@@ -6,9 +6,12 @@ Naming: G_AB maps A to B, G_BA maps B to A; D_A judges domain A, D_B judges doma
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 
+from faceoff.errors import FaceoffError
 from faceoff.losses import AdversarialLoss, weighted_members
 from faceoff.spec import OptimizerSpec, ResolvedSpec
 from faceoff.train.batches import to_float
@@ -23,11 +26,85 @@ def _set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
             p.requires_grad_(flag)
 
 
-def make_optimizer(spec: OptimizerSpec, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def optimizer_options(name: str, fused: bool, device: torch.device) -> dict[str, bool]:
+    """``foreach``/``fused`` for an optimiser: fused kernels on CUDA where the optimiser has them
+    (Adam does, RMSprop does not), foreach elsewhere; both off for one tensor at a time."""
+    if not fused:
+        return {"foreach": False}
+    if device.type == "cuda" and name == "adam":
+        return {"fused": True}
+    return {"foreach": True}
+
+
+def make_optimizer(
+    spec: OptimizerSpec,
+    params: list[nn.Parameter],
+    *,
+    fused: bool = False,
+    device: torch.device | None = None,
+) -> torch.optim.Optimizer:
     """One optimiser for a group of networks, as the resolved optimizer section says."""
+    options = optimizer_options(spec.name, fused, device or torch.device("cpu"))
     if spec.name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=spec.lr, alpha=spec.alpha)
-    return torch.optim.Adam(params, lr=spec.lr, betas=(spec.beta1, spec.beta2))
+        return torch.optim.RMSprop(params, lr=spec.lr, alpha=spec.alpha, **options)
+    return torch.optim.Adam(params, lr=spec.lr, betas=(spec.beta1, spec.beta2), **options)
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """fp16 needs CUDA (its gradient scaler and kernels); bf16 and fp32 run anywhere."""
+    if precision == "fp16" and device.type != "cuda":
+        raise FaceoffError(
+            f"train.precision 'fp16' needs a CUDA device, and this run is on {device.type}; "
+            "use 'bf16' (CUDA and CPU) or 'fp32'"
+        )
+
+
+class _ReflectionPad2d(nn.ReflectionPad2d):
+    """Reflection padding in the dtype of its input. CPU autocast runs padding in fp32, which
+    turns every padded bf16 activation into an fp32 copy that the next convolution casts back:
+    two copies and twice the bytes for an operation that only moves values."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return super().forward(x)
+
+
+class _ReplicationPad2d(nn.ReplicationPad2d):
+    __doc__ = _ReflectionPad2d.__doc__
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return super().forward(x)
+
+
+_PADS = {nn.ReflectionPad2d: _ReflectionPad2d, nn.ReplicationPad2d: _ReplicationPad2d}
+
+
+def pad_in_input_dtype(net: nn.Module) -> None:
+    """Make the padding layers of ``net`` keep their input's dtype under autocast (exact: padding
+    only copies values). In place; parameters and state-dict keys are unchanged."""
+    for module in net.modules():
+        if type(module) in _PADS:
+            module.__class__ = _PADS[type(module)]
+
+
+def per_sample(net: nn.Module) -> bool:
+    """Whether a batch through ``net`` gives each image's output as if it went alone: no batch
+    statistics (batch norm) and no dropout (whose random masks depend on the batch layout). Only
+    such networks see several of the step's inputs as one batch. A plugin network whose outputs
+    depend on the other images of its batch in another way sets ``mixes_batch = True``."""
+    mixing = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd, nn.Dropout)
+    return not any(isinstance(m, mixing) for m in net.modules()) and not getattr(
+        net, "mixes_batch", False
+    )
+
+
+def _total(terms: list[torch.Tensor]) -> torch.Tensor:
+    """The sum of loss terms; a single term as it is (no stack, no extra kernel)."""
+    return terms[0] if len(terms) == 1 else torch.stack(terms).sum()
 
 
 def _crop_to_mask(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -52,14 +129,67 @@ class CycleGAN(nn.Module):
         self.cycle_weights = [item.weight for item in spec.losses.cycle]
         self.identity = spec.losses.identity
         self.mask_mode = spec.mask.mode if spec.mask else None
+        train = spec.train
+        check_precision(train.precision, device)
+        self.precision = train.precision
+        self.channels_last = train.channels_last
         self.to(device)
+        if self.channels_last:
+            self.to(memory_format=torch.channels_last)
         self.device = device
+        self.fused_optimizer = train.fused_optimizer
         gens = [*self.G_AB.parameters(), *self.G_BA.parameters()]
         discs = [*self.D_A.parameters(), *self.D_B.parameters()]
-        self.opt_G = make_optimizer(spec.optimizer, gens)
-        self.opt_D = make_optimizer(spec.optimizer, discs)
+        fused = train.fused_optimizer
+        self.opt_G = make_optimizer(spec.optimizer, gens, fused=fused, device=device)
+        self.opt_D = make_optimizer(spec.optimizer, discs, fused=fused, device=device)
+        self._optimizer_spec = spec.optimizer
+        self.scaler = torch.amp.GradScaler("cuda") if train.precision == "fp16" else None
+        if train.precision != "fp32":
+            for net in (self.G_AB, self.G_BA, self.D_A, self.D_B):
+                pad_in_input_dtype(net)
+        self.batch_generators = all(per_sample(net) for net in (self.G_AB, self.G_BA))
+        if train.compile:  # in place: parameter names and checkpoints stay as they are
+            for net in (self.G_AB, self.G_BA):
+                net.compile()
+            for disc in (self.D_A, self.D_B):
+                for _, member in weighted_members(disc):
+                    member.compile()
         self.pool_A = ImagePool(spec.train.pool_size, pool_rng)  # generated A images, for D_A
         self.pool_B = ImagePool(spec.train.pool_size, pool_rng)
+
+    def apply_optimizer_options(self) -> None:
+        """Rebuild the optimisers with this run's foreach/fused choice, keeping their state
+        (after loading a checkpoint written with another choice)."""
+        options = optimizer_options(self._optimizer_spec.name, self.fused_optimizer, self.device)
+        for name in ("opt_G", "opt_D"):
+            old: torch.optim.Optimizer = getattr(self, name)
+            state = old.state_dict()
+            for group in state["param_groups"]:
+                group["foreach"] = options.get("foreach", False)
+                if "fused" in group:
+                    group["fused"] = options.get("fused", False)
+            params = [p for group in old.param_groups for p in group["params"]]
+            new = make_optimizer(
+                self._optimizer_spec, params, fused=self.fused_optimizer, device=self.device
+            )
+            new.load_state_dict(state)
+            setattr(self, name, new)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        dtype = AUTOCAST_DTYPES.get(self.precision)
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+
+    def _step(self, opt: torch.optim.Optimizer) -> None:
+        if self.scaler is not None:
+            self.scaler.step(opt)
+        else:
+            opt.step()
 
     def set_lr(self, lr: float) -> None:
         for opt in (self.opt_G, self.opt_D):
@@ -73,24 +203,44 @@ class CycleGAN(nn.Module):
             w * scale * loss(output, target, mask)
             for w, loss in zip(self.cycle_weights, self.cycle)
         ]
-        return torch.stack(terms).sum()
+        return _total(terms)
+
+    def _generate(self, net: nn.Module, *inputs: torch.Tensor) -> list[torch.Tensor]:
+        """``net`` on each input, in fp32. With per-sample generators the inputs go through as one
+        batch: one call instead of several (fewer launches, larger and faster convolutions, one
+        weight cast under autocast); the results are the same up to float rounding."""
+        if len(inputs) > 1 and self.batch_generators:
+            out = net(torch.cat(inputs)).float()
+            return list(out.split([len(x) for x in inputs]))
+        return [net(x).float() for x in inputs]
+
+    @staticmethod
+    def _scores(discriminator: nn.Module, images: torch.Tensor) -> list[tuple[float, torch.Tensor]]:
+        return [(w, member(images).float()) for w, member in weighted_members(discriminator)]
+
+    def _adversarial_from_scores(self, scores: list[tuple[float, torch.Tensor]]) -> torch.Tensor:
+        return _total([w * self.adversarial.generator_loss(s) for w, s in scores])
 
     def _generator_adversarial(self, discriminator: nn.Module, fake: torch.Tensor) -> torch.Tensor:
-        terms = [
-            w * self.adversarial.generator_loss(member(fake))
-            for w, member in weighted_members(discriminator)
-        ]
-        return torch.stack(terms).sum()
+        """The generator's adversarial loss against every member of ``discriminator``."""
+        with self._autocast():
+            scores = self._scores(discriminator, fake)
+        return self._adversarial_from_scores(scores)
 
     def _discriminator_loss(
         self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor
     ) -> torch.Tensor:
+        with self._autocast():
+            real_scores = self._scores(discriminator, real)
+            fake_scores = self._scores(discriminator, fake)
         terms = []
-        for w, member in weighted_members(discriminator):
-            loss = self.adversarial.discriminator_loss(member(real), member(fake))
-            penalty = self.adversarial.penalty(member, real, fake)
+        for (w, r), (_, f), (_, member) in zip(
+            real_scores, fake_scores, weighted_members(discriminator)
+        ):
+            loss = self.adversarial.discriminator_loss(r, f)
+            penalty = self.adversarial.penalty(member, real, fake)  # in fp32
             terms.append(w * (loss if penalty is None else loss + penalty))
-        return torch.stack(terms).sum()
+        return _total(terms)
 
     def _inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
         dev = self.device
@@ -103,29 +253,41 @@ class CycleGAN(nn.Module):
             real_B = _crop_to_mask(real_B, mask_B.clamp(max=1))
         if self.mask_mode != "weight":
             mask_A = mask_B = None
+        if self.channels_last:
+            real_A = real_A.contiguous(memory_format=torch.channels_last)
+            real_B = real_B.contiguous(memory_format=torch.channels_last)
         return real_A, real_B, mask_A, mask_B
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """One generator step, then ``critic_steps`` discriminator steps; detached loss terms."""
-        real_A, real_B, mask_A, mask_B = self._inputs(batch)
-        fake_B = self.G_AB(real_A)
-        rec_A = self.G_BA(fake_B)
-        fake_A = self.G_BA(real_B)
-        rec_B = self.G_AB(fake_A)
+        """One generator step, then ``critic_steps`` discriminator steps; detached loss terms.
 
+        Every network call of a phase runs in one autocast region (weights cast once), and the
+        losses after it, in fp32, on fp32 outputs.
+        """
+        real_A, real_B, mask_A, mask_B = self._inputs(batch)
+        idt = self.identity > 0
         _set_requires_grad([self.D_A, self.D_B], False)
+        with self._autocast():
+            fake_B, *idt_B = self._generate(self.G_AB, real_A, *([real_B] if idt else []))
+            fake_A, rec_A, *idt_A = self._generate(
+                self.G_BA, real_B, fake_B, *([real_A] if idt else [])
+            )
+            (rec_B,) = self._generate(self.G_AB, fake_A)
+            scores_B = self._scores(self.D_B, fake_B)
+            scores_A = self._scores(self.D_A, fake_A)
+
         self.opt_G.zero_grad(set_to_none=True)
         terms: dict[str, torch.Tensor] = {}
-        if self.identity > 0:
-            terms["idt_B"] = self._reconstruction(self.G_AB(real_B), real_B, mask_B, self.identity)
-            terms["idt_A"] = self._reconstruction(self.G_BA(real_A), real_A, mask_A, self.identity)
-        terms["G_AB"] = self._generator_adversarial(self.D_B, fake_B)
-        terms["G_BA"] = self._generator_adversarial(self.D_A, fake_A)
+        if idt:
+            terms["idt_B"] = self._reconstruction(idt_B[0], real_B, mask_B, self.identity)
+            terms["idt_A"] = self._reconstruction(idt_A[0], real_A, mask_A, self.identity)
+        terms["G_AB"] = self._adversarial_from_scores(scores_B)
+        terms["G_BA"] = self._adversarial_from_scores(scores_A)
         terms["cycle_A"] = self._reconstruction(rec_A, real_A, mask_A, 1.0)
         terms["cycle_B"] = self._reconstruction(rec_B, real_B, mask_B, 1.0)
-        loss_G = torch.stack(list(terms.values())).sum()
-        loss_G.backward()
-        self.opt_G.step()
+        loss_G = _total(list(terms.values()))
+        self._backward(loss_G)
+        self._step(self.opt_G)
         terms["G"] = loss_G
 
         _set_requires_grad([self.D_A, self.D_B], True)
@@ -134,15 +296,17 @@ class CycleGAN(nn.Module):
         for _ in range(self.adversarial.critic_steps):
             self.opt_D.zero_grad(set_to_none=True)
             loss_D_B = self._discriminator_loss(self.D_B, real_B, pooled_B)
-            loss_D_B.backward()
+            self._backward(loss_D_B)
             loss_D_A = self._discriminator_loss(self.D_A, real_A, pooled_A)
-            loss_D_A.backward()
-            self.opt_D.step()
+            self._backward(loss_D_A)
+            self._step(self.opt_D)
             if self.adversarial.clip_weights is not None:
                 bound = self.adversarial.clip_weights
                 with torch.no_grad():
                     for p in [*self.D_A.parameters(), *self.D_B.parameters()]:
                         p.clamp_(-bound, bound)
+        if self.scaler is not None:
+            self.scaler.update()
         terms["D_A"], terms["D_B"] = loss_D_A, loss_D_B
         return {k: v.detach() for k, v in terms.items()}
 
@@ -151,15 +315,18 @@ class CycleGAN(nn.Module):
         """fake and reconstructed images for sample grids, in eval mode."""
         self.eval()
         try:
-            fake_B = self.G_AB(real_A)
-            fake_A = self.G_BA(real_B)
+            with self._autocast():
+                fake_B = self.G_AB(real_A).float()
+                fake_A = self.G_BA(real_B).float()
+                rec_A = self.G_BA(fake_B).float()
+                rec_B = self.G_AB(fake_A).float()
             return {
                 "real_A": real_A,
                 "fake_B": fake_B,
-                "rec_A": self.G_BA(fake_B),
+                "rec_A": rec_A,
                 "real_B": real_B,
                 "fake_A": fake_A,
-                "rec_B": self.G_AB(fake_A),
+                "rec_B": rec_B,
             }
         finally:
             self.train()

@@ -44,7 +44,7 @@ from faceoff.train.checkpoint import (
     read_metadata,
 )
 from faceoff.train.checkpoint import save_checkpoint as write_checkpoint
-from faceoff.train.cyclegan import CycleGAN
+from faceoff.train.cyclegan import CycleGAN, check_precision
 from faceoff.train.report import MetricsLog, plot_losses, sample_grid, write_png
 from faceoff.train.schedule import lr_factor
 
@@ -155,7 +155,9 @@ def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> Path | Non
 
 
 def _check_resume(resolved: ResolvedSpec, path: Path) -> None:
-    """A resumed run must train the same thing; schedule, output and max_steps may change."""
+    """A resumed run must train the same thing; schedule, output, max_steps and the speed
+    options (device, precision, channels_last, compile, cudnn_benchmark, fused_optimizer) may
+    change."""
     saved = json.loads(read_metadata(path)["spec"])
     now = resolved.to_dict()
     differ = [k for k in now if k not in ("schedule", "output", "train") and now[k] != saved.get(k)]
@@ -198,6 +200,9 @@ def train(
     """Train a CycleGAN as the spec says, writing everything under ``run_dir``."""
     spec = resolved.spec
     device = pick_device(spec.train.device)
+    check_precision(spec.train.precision, device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = spec.train.cudnn_benchmark
     resume_from = check_run_dir(run_dir, resume=resume, overwrite=overwrite)
     if resume_from is not None:
         _check_resume(resolved, resume_from)
@@ -229,6 +234,7 @@ def train(
     metrics = MetricsLog(run_dir / "metrics.jsonl")
     if resume_from is not None:
         load_checkpoint(resume_from, model, state)
+        model.apply_optimizer_options()  # the speed options may change on resume
         if state.step >= total:
             raise FaceoffError(
                 f"{run_dir}: the run is already at step {state.step} of {total}; "

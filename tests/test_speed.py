@@ -1,0 +1,135 @@
+"""The speed options: bf16, channels-last, foreach/fused optimisers, fp16 refusal, the benchmark."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from faceoff.errors import FaceoffError
+from faceoff.plugins import get_registry
+from faceoff.spec import load_spec
+from faceoff.train.cyclegan import NETWORKS, CycleGAN
+from faceoff.train.run import train
+from tiny import QUICKSTART, ROOT, TINY
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import bench
+
+CPU = torch.device("cpu")
+
+
+def tiny_spec(*extra: str):
+    return load_spec(QUICKSTART, get_registry(), [*TINY, *extra])
+
+
+def model_and_batches(*extra: str) -> tuple[CycleGAN, list[dict]]:
+    resolved = tiny_spec(*extra)
+    return bench.build(resolved, CPU), bench.make_batches(resolved, 2, seed=7)
+
+
+def losses(*extra: str, steps: int = 1) -> list[dict[str, float]]:
+    model, batches = model_and_batches(*extra)
+    return [{k: float(v) for k, v in model.train_step(b).items()} for b in batches[:steps]]
+
+
+def test_the_resolved_spec_records_the_speed_options(tmp_path: Path) -> None:
+    spec = tiny_spec().to_dict()["train"]
+    assert spec["precision"] == "fp32" and spec["channels_last"] is False
+    assert spec["compile"] is False and spec["cudnn_benchmark"] is True
+    assert spec["fused_optimizer"] is True
+    run = tmp_path / "run"
+    train(
+        tiny_spec("train.max_steps=2", "train.precision=bf16", "train.channels_last=true"),
+        run,
+        show_progress=False,
+    )
+    written = json.loads((run / "spec.json").read_text())["train"]
+    assert written["precision"] == "bf16" and written["channels_last"] is True
+
+
+def test_bf16_trains_and_its_losses_are_close_to_fp32s() -> None:
+    fp32 = losses(steps=2)
+    bf16 = losses("train.precision=bf16", steps=2)
+    assert all(torch.isfinite(torch.tensor(list(step.values()))).all() for step in bf16)
+    for k, v in fp32[0].items():
+        assert bf16[0][k] == pytest.approx(v, rel=3e-2, abs=1e-2), k
+
+
+def test_channels_last_gives_the_same_losses_as_nchw() -> None:
+    nchw = losses(steps=2)
+    last = losses("train.channels_last=true", steps=2)
+    for a, b in zip(nchw, last):
+        for k in a:
+            assert b[k] == pytest.approx(a[k], rel=1e-4, abs=1e-5), k
+
+
+def test_foreach_optimizer_gives_the_same_weights_as_the_plain_one() -> None:
+    fast, batches = model_and_batches("train.fused_optimizer=true")
+    plain, _ = model_and_batches("train.fused_optimizer=false")
+    assert fast.opt_G.param_groups[0]["foreach"] and not plain.opt_G.param_groups[0]["foreach"]
+    for batch in batches:
+        fast.train_step(batch)
+        plain.train_step(batch)
+    for name in NETWORKS:
+        a, b = getattr(fast, name).state_dict(), getattr(plain, name).state_dict()
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
+
+
+def test_fp16_on_the_cpu_is_refused_clearly(tmp_path: Path) -> None:
+    with pytest.raises(FaceoffError, match=r"fp16.*CUDA"):
+        train(tiny_spec("train.precision=fp16"), tmp_path / "run", show_progress=False)
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+    with pytest.raises(FaceoffError, match="fp16"):
+        bench.build(tiny_spec("train.precision=fp16"), CPU)
+
+
+def test_the_speed_options_may_change_on_resume(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(tiny_spec("train.max_steps=2"), run, show_progress=False)
+    result = train(
+        tiny_spec(
+            "train.max_steps=4",
+            "train.precision=bf16",
+            "train.channels_last=true",
+            "train.fused_optimizer=false",
+        ),
+        run,
+        resume=True,
+        show_progress=False,
+    )
+    assert result.steps == 4
+
+
+def test_batched_generator_calls_equal_separate_ones() -> None:
+    batched, batches = model_and_batches()
+    separate = copy.deepcopy(batched)
+    separate.batch_generators = False
+    assert batched.batch_generators
+    a = batched.train_step(batches[0])
+    b = separate.train_step(batches[0])
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+
+
+def test_the_benchmarks_plain_step_and_ours_agree() -> None:
+    check = bench.compare_losses(tiny_spec(), CPU)
+    assert set(check["plain"]) == set(check["ours"])
+    assert check["max_rel_diff"] < 1e-4, check
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_on_cuda(precision: str) -> None:
+    resolved = tiny_spec("train.device=cuda", f"train.precision={precision}")
+    model = bench.build(resolved, torch.device("cuda"))
+    assert (model.scaler is not None) == (precision == "fp16")
+    assert model.opt_G.param_groups[0].get("fused")
+    for batch in bench.make_batches(resolved, 2):
+        terms = model.train_step(batch)
+        assert all(torch.isfinite(v) for v in terms.values())
