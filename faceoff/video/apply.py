@@ -35,6 +35,7 @@ from faceoff.console import progress, warn
 from faceoff.data.images import IMAGE_EXTENSIONS, list_images, resize_frames
 from faceoff.errors import FaceoffError
 from faceoff.io import atomic_path, umask
+from faceoff.train.run import pick_device
 from faceoff.video.io import VIDEO_EXTENSIONS, VideoWriter, frames, is_video, probe
 from faceoff.weights import FORMAT as NETWORK_FORMAT
 from faceoff.weights import load_network
@@ -127,16 +128,6 @@ def temporal_stability(inputs: np.ndarray, outputs: np.ndarray) -> float:
     for source, result in zip(inputs, outputs):
         meter.add(source, result)
     return meter.ratio
-
-
-def pick_device(choice: str) -> torch.device:
-    if choice not in ("auto", "cpu", "cuda") and not choice.startswith("cuda:"):
-        raise FaceoffError(f"--device {choice!r}: expected auto, cpu or cuda")
-    if choice.startswith("cuda") and not torch.cuda.is_available():
-        raise FaceoffError(f"--device {choice}: no CUDA device is available; use auto or cpu")
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(choice)
 
 
 def _peek_metadata(path: Path) -> dict[str, str]:
@@ -389,7 +380,7 @@ def apply_video(
     if fps is not None and not fps > 0:
         raise FaceoffError(f"--fps {fps}: must be positive")
     kind = _check_output(output)
-    torch_device = pick_device(device)
+    torch_device = pick_device(device, "--device")
     gen = load_generator(source, direction)
     frames_in = open_source(input)
     size = size or gen.size
