@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,13 @@ def validate(spec: str, overrides: tuple[str, ...], show: bool) -> None:
 @click.option("--resume", is_flag=True, help="Continue from the run folder's latest checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Replace a run already in the run folder.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (for logs).")
+@click.option(
+    "--nproc",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Train in this many processes (one per GPU), through torchrun.",
+)
 def run(
     spec: str,
     out: str | None,
@@ -79,15 +87,25 @@ def run(
     resume: bool,
     overwrite: bool,
     no_progress: bool,
+    nproc: int,
 ) -> None:
     """Train the CycleGAN a spec describes."""
     resolved = _resolve(spec, overrides)
     run_dir = Path(out or resolved.spec.output.dir or Path("runs") / Path(spec).stem)
     from faceoff.train.run import train
 
+    if nproc > 1:
+        _run_with_torchrun(spec, out, overrides, resume, overwrite, no_progress, nproc, run_dir)
+        return
     result = train(
         resolved, run_dir, resume=resume, overwrite=overwrite, show_progress=not no_progress
     )
+    from faceoff.train.distributed import is_main
+
+    if not is_main():  # one summary, from rank 0
+        if result.interrupted:
+            sys.exit(2)
+        return
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_row("run folder", str(result.run_dir))
     table.add_row("steps", f"{result.steps} of {result.total_steps}")
@@ -100,10 +118,47 @@ def run(
     table.add_row("metrics", str(result.run_dir / "metrics.jsonl"))
     stdout.print(table)
     if result.interrupted:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
         raise FaceoffError(
             f"interrupted at step {result.steps}; checkpoint written; continue with "
             f"faceoff run {spec} --out {result.run_dir} --resume"
+            + (f" --nproc {world}" if world > 1 else "")
         )
+
+
+def _run_with_torchrun(
+    spec: str,
+    out: str | None,
+    overrides: tuple[str, ...],
+    resume: bool,
+    overwrite: bool,
+    no_progress: bool,
+    nproc: int,
+    run_dir: Path,
+) -> None:
+    """``faceoff run --nproc N``: the same command in N processes under torchrun; its exit code."""
+    import subprocess
+
+    from faceoff.train.run import check_run_dir
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise FaceoffError("--nproc: already running under torchrun; leave --nproc out")
+    check_run_dir(run_dir, resume=resume, overwrite=overwrite)  # refuse before starting N
+    args = [spec, "--out", str(run_dir)]
+    args += [arg for item in overrides for arg in ("--set", item)]
+    args += [flag for flag, on in (("--resume", resume), ("--overwrite", overwrite)) if on]
+    args += ["--no-progress"] if no_progress else []
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc_per_node", str(nproc), "-m", "faceoff", "run", *args]
+    child = subprocess.Popen(command)
+    while True:
+        try:
+            code = child.wait()
+            break
+        except KeyboardInterrupt:  # Ctrl-C reached the ranks too: they checkpoint and stop
+            continue
+    if code != 0:
+        sys.exit(code)
 
 
 @cli.command()

@@ -7,6 +7,7 @@ Naming: G_AB maps A to B, G_BA maps B to A; D_A judges domain A, D_B judges doma
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -157,6 +158,9 @@ class CycleGAN(nn.Module):
                     member.compile()
         self.pool_A = ImagePool(spec.train.pool_size, pool_rng)  # generated A images, for D_A
         self.pool_B = ImagePool(spec.train.pool_size, pool_rng)
+        # Called with an optimiser's parameters right before each of its steps: several
+        # processes average their gradients here (faceoff.train.distributed); None for one.
+        self.grad_sync: Callable[[list[nn.Parameter]], None] | None = None
 
     def apply_optimizer_options(self) -> None:
         """Rebuild the optimisers with this run's foreach/fused choice, keeping their state
@@ -186,6 +190,8 @@ class CycleGAN(nn.Module):
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
 
     def _step(self, opt: torch.optim.Optimizer) -> None:
+        if self.grad_sync is not None:
+            self.grad_sync([p for group in opt.param_groups for p in group["params"]])
         if self.scaler is not None:
             self.scaler.step(opt)
         else:
@@ -291,8 +297,9 @@ class CycleGAN(nn.Module):
         terms["G"] = loss_G
 
         _set_requires_grad([self.D_A, self.D_B], True)
-        pooled_B = self.pool_B.query(fake_B)
-        pooled_A = self.pool_A.query(fake_A)
+        # detached: with pool_size 0 the pool hands back its input as it is
+        pooled_B = self.pool_B.query(fake_B.detach())
+        pooled_A = self.pool_A.query(fake_A.detach())
         for _ in range(self.adversarial.critic_steps):
             self.opt_D.zero_grad(set_to_none=True)
             loss_D_B = self._discriminator_loss(self.D_B, real_B, pooled_B)

@@ -45,6 +45,7 @@ from faceoff.train.checkpoint import (
 )
 from faceoff.train.checkpoint import save_checkpoint as write_checkpoint
 from faceoff.train.cyclegan import CycleGAN, check_precision
+from faceoff.train.distributed import Dist, ShardedBatches, rank_seed, setup
 from faceoff.train.report import MetricsLog, plot_losses, sample_grid, write_png
 from faceoff.train.schedule import lr_factor
 
@@ -200,57 +201,105 @@ def train(
     overwrite: bool = False,
     show_progress: bool = True,
 ) -> RunResult:
-    """Train a CycleGAN as the spec says, writing everything under ``run_dir``."""
+    """Train a CycleGAN as the spec says, writing everything under ``run_dir``.
+
+    Under torchrun (WORLD_SIZE > 1) this is one rank of a data-parallel run (see
+    :mod:`faceoff.train.distributed`): ``train.batch_size`` images per rank, gradients averaged,
+    and only rank 0 writes to ``run_dir``.
+    """
     spec = resolved.spec
     device = pick_device(spec.train.device)
     check_precision(spec.train.precision, device)
+    dist = setup(device)  # several processes under torchrun; one otherwise
+    try:
+        result = _train(resolved, run_dir, dist, resume, overwrite, show_progress)
+        dist.barrier()  # rank 0 has written its last files
+        return result
+    finally:
+        dist.teardown()
+
+
+def _train(
+    resolved: ResolvedSpec,
+    run_dir: Path,
+    dist: Dist,
+    resume: bool,
+    overwrite: bool,
+    show_progress: bool,
+) -> RunResult:
+    spec = resolved.spec
+    device = dist.device
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = spec.train.cudnn_benchmark
     resume_from = check_run_dir(run_dir, resume=resume, overwrite=overwrite)
     if resume_from is not None:
         _check_resume(resolved, resume_from)
     data = _load_data(resolved)  # the slow, failure-prone part: before anything is written
-    if overwrite and run_dir.exists():
+    dist.barrier()  # every rank has checked the run folder before rank 0 changes it
+    if overwrite and run_dir.exists() and dist.is_main:
         shutil.rmtree(run_dir)
 
-    torch.manual_seed(spec.train.seed)
-    data_rng = torch.Generator().manual_seed(spec.train.seed)
-    pool_rng = torch.Generator().manual_seed(spec.train.seed + 1)
+    seed = spec.train.seed
+    torch.manual_seed(seed)
+    # Per-rank streams for B, crops, flips and the image pools; rank 0's are one process's.
+    data_rng = torch.Generator().manual_seed(rank_seed(seed, dist.rank, 0))
+    pool_rng = torch.Generator().manual_seed(rank_seed(seed, dist.rank, 1))
     model = CycleGAN(resolved, device, pool_rng)
+    if dist.active:
+        dist.broadcast_parameters(model)
+        model.grad_sync = dist.average_gradients
     state = TrainState(step=0, data_rng=data_rng, pool_rng=pool_rng)
-    batches = UnpairedBatches(
+    batches: UnpairedBatches = ShardedBatches(
         *data.train,
         batch_size=spec.train.batch_size,
         crop_size=spec.data.crop_size,
         flip=spec.data.flip,
-        seed=spec.train.seed,
+        seed=seed,
         generator=data_rng,
+        rank=dist.rank,
+        world=dist.world,
     )
+    # Steps are global: one step trains on batch_size x world images over all ranks.
     steps_per_epoch = spec.schedule.steps_per_epoch or max(
-        1, batches.epoch_size // spec.train.batch_size
+        1, batches.epoch_size // (spec.train.batch_size * dist.world)
     )
     total = steps_per_epoch * (spec.schedule.epochs + spec.schedule.decay_epochs)
     if spec.train.max_steps is not None:
         total = min(total, spec.train.max_steps)
 
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if dist.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
     metrics = MetricsLog(run_dir / "metrics.jsonl")
     if resume_from is not None:
-        load_checkpoint(resume_from, model, state)
+        load_checkpoint(resume_from, model, state)  # rank 0's RNG and pools, on every rank
+        if not dist.is_main:  # fresh per-rank streams: exact resume is for one process only
+            for stream, rng in enumerate((data_rng, pool_rng)):
+                rng.manual_seed((rank_seed(seed, dist.rank, stream) + state.step) % 2**63)
         model.apply_optimizer_options()  # the speed options may change on resume
         if state.step >= total:
             raise FaceoffError(
                 f"{run_dir}: the run is already at step {state.step} of {total}; "
                 "raise schedule.epochs or train.max_steps to train further"
             )
-        metrics.truncate_after(state.step)
-        info(f"resuming {run_dir} from step {state.step} ({resume_from.name})")
-    write_json(run_dir / "spec.json", resolved.to_dict())
-    write_json(
-        run_dir / "plugins.json", {"faceoff": __version__, "components": resolved.plugin_versions()}
-    )
+        if dist.is_main:
+            metrics.truncate_after(state.step)
+            info(f"resuming {run_dir} from step {state.step} ({resume_from.name})")
+    if dist.is_main:
+        write_json(run_dir / "spec.json", resolved.to_dict())
+        write_json(
+            run_dir / "plugins.json",
+            {"faceoff": __version__, "components": resolved.plugin_versions()},
+        )
+    if dist.active and dist.is_main:
+        info(
+            f"{dist.world} processes, {spec.train.batch_size} images each: "
+            f"{spec.train.batch_size * dist.world} per step"
+        )
+    dist.barrier()
 
-    loop = _Loop(resolved, run_dir, model, state, batches, data, metrics, steps_per_epoch, total)
+    loop = _Loop(
+        resolved, run_dir, model, state, batches, data, metrics, steps_per_epoch, total, dist
+    )
     with _stop_on_signal() as caught:
         return loop.run(show_progress, caught)
 
@@ -269,7 +318,9 @@ class _Loop:
         metrics: MetricsLog,
         steps_per_epoch: int,
         total: int,
+        dist: Dist | None = None,
     ) -> None:
+        self.dist = dist or Dist()
         self.spec = resolved.spec
         self.spec_dict = resolved.to_dict()
         self.run_dir, self.model, self.state = run_dir, model, state
@@ -294,6 +345,8 @@ class _Loop:
     def _save(self, step: int) -> None:
         folder = self.run_dir / "checkpoints"
         self.checkpoint = checkpoint_path(folder, step)
+        if not self.dist.is_main:
+            return
         write_checkpoint(self.checkpoint, self.model, self.state, self.spec_dict)
         prune_checkpoints(folder, self.spec.output.keep_checkpoints)
 
@@ -305,7 +358,7 @@ class _Loop:
         window_start, window_steps, rate = time.perf_counter(), 0, math.nan
         status = TextColumn("{task.fields[losses]}")
         bar = progress(status)
-        if not show_progress:
+        if not show_progress or not self.dist.is_main:
             bar.disable = True
         with bar:
             task = bar.add_task("training", total=self.total, completed=self.state.step, losses="")
@@ -327,8 +380,21 @@ class _Loop:
                 count += 1
                 window_steps += 1
                 self.state.step = step = step + 1
-                if not bool(torch.stack(list(terms.values())).isfinite().all()):  # one sync
-                    bad = next(k for k, v in terms.items() if not torch.isfinite(v))
+                finite = torch.stack(list(terms.values())).isfinite().all()
+                if self.dist.active:  # every rank stops together (one small all-reduce)
+                    flags = torch.stack([~finite, finite.new_tensor(bool(caught))]).int()
+                    any_bad, any_caught = self.dist.any(flags).tolist()
+                    if any_caught and not caught:
+                        caught.append(0)  # another rank was signalled
+                    finite = finite.new_tensor(not any_bad)
+                if not bool(finite):  # one sync
+                    bad = next((k for k, v in terms.items() if not torch.isfinite(v)), None)
+                    if bad is None:
+                        raise FaceoffError(
+                            f"step {step}: a loss is not finite in another process; training "
+                            f"stopped (last good checkpoint: {self.checkpoint or 'none'}); "
+                            "try a lower optimizer.lr"
+                        )
                     raise FaceoffError(
                         f"step {step}: loss {bad} is {terms[bad].item()}; training stopped "
                         f"(last good checkpoint: {self.checkpoint or 'none'}); "
@@ -336,7 +402,9 @@ class _Loop:
                     )
                 if step % out.log_every == 0 or step == self.total:
                     rate = (time.perf_counter() - window_start) / window_steps
-                    last = {k: round(float(v) / count, 6) for k, v in sums.items()}
+                    # The mean over the ranks (one all-reduce per logging interval).
+                    means = self.dist.all_mean(torch.stack(list(sums.values()))).tolist()
+                    last = {k: round(v / count, 6) for k, v in zip(sums, means)}
                     row = {
                         "step": step,
                         "epoch": step / self.steps_per_epoch,
@@ -344,14 +412,15 @@ class _Loop:
                         "lr": lr,
                         "sec_per_step": round(rate, 5),
                     }
-                    self.metrics.append(row)
+                    if self.dist.is_main:
+                        self.metrics.append(row)
                     sums, count = {}, 0
                     window_start, window_steps = time.perf_counter(), 0
                     shown = " ".join(
                         f"{k} {last[k]:.3f}" for k in ("G", "D_A", "D_B", "cycle_A") if k in last
                     )
                     bar.update(task, losses=shown)
-                if step % out.sample_every == 0 or step == self.total:
+                if (step % out.sample_every == 0 or step == self.total) and self.dist.is_main:
                     self._sample(step)
                     plot_losses(self.metrics.rows(), self.run_dir / "losses.png", self.run_dir.name)
                 if step % out.checkpoint_every == 0 or step == self.total or caught:
