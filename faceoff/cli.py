@@ -219,19 +219,12 @@ def data(source: str, out: str, params: tuple[str, ...], size: int) -> None:
 
     `faceoff data synthetic OUT` writes the synthetic face-off set in the paper's layout.
     """
-    from pydantic import ValidationError
-
     from faceoff.data.export import export_source
     from faceoff.plugins import get_registry
-    from faceoff.spec import format_validation_error
-    from faceoff.spec_file import apply_overrides
+    from faceoff.spec import params_from_options
 
     component = get_registry().get("data_source", source, where="SOURCE")
-    raw = apply_overrides({}, list(params))
-    try:
-        built = component.make(component.params.model_validate(raw))
-    except ValidationError as exc:
-        raise FaceoffError(f"--param: {format_validation_error(exc)}") from None
+    built = component.make(params_from_options(component, list(params)))
     counts = export_source(built, out, size)
     click.echo(f"wrote {out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
@@ -304,18 +297,12 @@ def masks(
     OUT gets masks/*.png and overlay/*.png (the mask tinted over the frame); look at them before
     training on them.
     """
-    from pydantic import ValidationError
-
     from faceoff.mask_preview import preview_masks
     from faceoff.plugins import get_registry
-    from faceoff.spec import format_validation_error
-    from faceoff.spec_file import apply_overrides
+    from faceoff.spec import params_from_options
 
     component = get_registry().get("mask_provider", provider, where="PROVIDER")
-    try:
-        validated = component.params.model_validate(apply_overrides({}, list(params)))
-    except ValidationError as exc:
-        raise FaceoffError(f"--param: {format_validation_error(exc)}") from None
+    validated = params_from_options(component, list(params))
     summary = preview_masks(component, validated, source, out, size, use_cache=not no_cache)
     click.echo(f"wrote {out}: {summary.line()}")
 

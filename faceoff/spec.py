@@ -390,6 +390,14 @@ def _check_sizes(
             )
 
 
+def params_from_options(component: Component, options: list[str]) -> BaseModel:
+    """A component's params from ``--param KEY=VALUE`` options, validated, one-line errors."""
+    try:
+        return component.params.model_validate(apply_overrides({}, options))
+    except ValidationError as exc:
+        raise FaceoffError(f"--param: {format_validation_error(exc)}") from None
+
+
 def load_spec(
     path: str | Path, registry: Registry, overrides: list[str] | None = None
 ) -> ResolvedSpec:
