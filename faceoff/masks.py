@@ -31,7 +31,12 @@ _NO_FACE = b"no face\n"
 
 
 class MaskProvider(Protocol):
-    """What a mask-provider plugin's ``build(params)`` returns."""
+    """What a mask-provider plugin's ``build(params)`` returns.
+
+    A provider that knows the masks from the data source's ground truth (no detection) may
+    instead define ``domain_masks(domain) -> list[np.ndarray | None]``: it is then called once
+    per domain, and its masks are not cached (redrawing them is as cheap as reading them).
+    """
 
     def __call__(self, frame: np.ndarray) -> np.ndarray | None:
         """The mask of one uint8 RGB frame [H, W, 3]: float32 [H, W] >= 0, or None (no face)."""
@@ -130,6 +135,35 @@ def check_mask(mask: Any, frame: np.ndarray, name: str, label: str) -> np.ndarra
     return mask
 
 
+def _provider_masks(
+    provider: MaskProvider, domain: Domain, label: str, cache: MaskCache | None
+) -> tuple[list[np.ndarray | None], int]:
+    """Each frame's mask, checked: from the cache, the provider per frame, or its ground truth."""
+    from_truth = getattr(provider, "domain_masks", None)
+    if from_truth is not None:
+        answers = from_truth(domain)
+        if len(answers) != len(domain):
+            raise FaceoffError(
+                f"mask provider returned {len(answers)} masks for the {len(domain)} frames of "
+                f"{label}"
+            )
+        pairs = zip(answers, domain.frames, domain.names)
+        return [check_mask(mask, frame, name, label) for mask, frame, name in pairs], 0
+    masks: list[np.ndarray | None] = []
+    cached = 0
+    for i, frame in track(enumerate(domain.frames), len(domain), f"masks {label}"):
+        key = MaskCache.frame_key(frame) if cache else ""
+        hit, mask = cache.get(key) if cache else (False, None)
+        if hit:
+            cached += 1
+        else:
+            mask = check_mask(provider(frame), frame, domain.names[i], label)
+            if cache:
+                cache.put(key, mask)
+        masks.append(mask)
+    return masks, cached
+
+
 def compute_masks(
     provider: MaskProvider,
     domain: Domain,
@@ -143,18 +177,7 @@ def compute_masks(
     ``no_face``: ``empty`` gives such frames an all-zero mask, ``previous`` the last mask found
     before them (frames are a sequence; empty until one is found), ``skip`` drops the frames.
     """
-    masks: list[np.ndarray | None] = []
-    cached = 0
-    for i, frame in track(enumerate(domain.frames), len(domain), f"masks {label}"):
-        key = MaskCache.frame_key(frame) if cache else ""
-        hit, mask = cache.get(key) if cache else (False, None)
-        if hit:
-            cached += 1
-        else:
-            mask = check_mask(provider(frame), frame, domain.names[i], label)
-            if cache:
-                cache.put(key, mask)
-        masks.append(mask)
+    masks, cached = _provider_masks(provider, domain, label, cache)
     found = sum(m is not None for m in masks)
     keep = [i for i, m in enumerate(masks) if m is not None or no_face != "skip"]
     if not keep:
@@ -175,5 +198,6 @@ def compute_masks(
         frames=domain.frames[keep],
         names=[domain.names[i] for i in keep],
         params={k: v[keep] for k, v in domain.params.items()} if domain.params else None,
+        truth=domain.truth,
     )
     return DomainMasks(kept, out, found, len(domain), cached)

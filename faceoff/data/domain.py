@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -14,12 +14,15 @@ Split = Literal["train", "test"]
 class Domain:
     """Frames of one person, decoded once and kept as uint8 RGB, [N, size, size, 3].
 
-    ``params`` holds per-frame ground truth (expression, pose) where the source knows it.
+    ``params`` holds per-frame ground truth (expression, pose) where the source knows it;
+    ``truth`` what the source knows of the domain as a whole (the synthetic source: its seed and
+    person), so a ground-truth mask provider can redraw each frame's face.
     """
 
     frames: np.ndarray
     names: list[str]
     params: dict[str, np.ndarray] | None = None
+    truth: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.frames.dtype != np.uint8 or self.frames.ndim != 4 or self.frames.shape[-1] != 3:

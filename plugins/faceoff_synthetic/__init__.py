@@ -27,6 +27,18 @@ class SyntheticParams(BaseModel):
     )
 
 
+class SyntheticMaskParams(BaseModel):
+    """Region weights of the ground-truth face mask (1: none; faceswap uses eyes 3, mouth 2)."""
+
+    model_config = ConfigDict(extra="forbid")
+    eye_weight: float = Field(
+        1.0, ge=1.0, le=15.0, description="Weight of the pixels inside the eyes; 1: none."
+    )
+    mouth_weight: float = Field(
+        1.0, ge=1.0, le=15.0, description="Weight of the pixels inside the mouth; 1: none."
+    )
+
+
 def build_synthetic(params: SyntheticParams) -> Any:
     """Two synthetic people (skin, hair, eyes, glasses or beard) with smooth expression and pose."""
     from faceoff_synthetic.source import SyntheticSource
@@ -37,3 +49,15 @@ def build_synthetic(params: SyntheticParams) -> Any:
 @hookimpl
 def register_data_sources(register: Any) -> None:
     register("synthetic", build_synthetic, params=SyntheticParams)
+
+
+def build_synthetic_masks(params: SyntheticMaskParams) -> Any:
+    """The true face outline of each synthetic frame (works with the synthetic source only)."""
+    from faceoff_synthetic.masks import SyntheticMaskProvider
+
+    return SyntheticMaskProvider(params)
+
+
+@hookimpl
+def register_mask_providers(register: Any) -> None:
+    register("synthetic", build_synthetic_masks, params=SyntheticMaskParams)

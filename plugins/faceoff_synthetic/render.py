@@ -14,7 +14,7 @@ from __future__ import annotations
 import colorsys
 import functools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -345,12 +345,19 @@ def _draw_nose(pen: _Pen, ident: Identity, yaw: float, w: float) -> None:
         pen.ellipse((nx + side * 0.045 * ns, 0.23), (0.02 * ns, 0.012 * ns), nostril)
 
 
-def _draw_mouth(pen: _Pen, ident: Identity, p: Mapping[str, float], w: float, dx: float) -> None:
+def _mouth_curves(
+    ident: Identity, p: Mapping[str, float], w: float, dx: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """x, upper-lip y, lower-lip y and their gap along the mouth (17 points), in head units."""
     t = np.linspace(-1.0, 1.0, 17)
     x = dx + ident.mouth_width * w * (1.0 + 0.2 * p["smile"]) * t
     base = 0.47 - 0.2 * p["smile"] * (t * t - 0.3)
     gap = 0.24 * p["mouth_open"] * (1.0 - t * t)
-    upper, lower = base - 0.3 * gap, base + 0.7 * gap
+    return x, base - 0.3 * gap, base + 0.7 * gap, gap
+
+
+def _draw_mouth(pen: _Pen, ident: Identity, p: Mapping[str, float], w: float, dx: float) -> None:
+    x, upper, lower, gap = _mouth_curves(ident, p, w, dx)
     lip = _mix(_shade(ident.skin, 0.4), (160, 40, 50), 0.35)
     if p["mouth_open"] > 0.02:
         pen.poly(np.stack([np.r_[x, x[::-1]], np.r_[upper, lower[::-1]]], axis=1), (70, 20, 25))
@@ -411,6 +418,53 @@ def render_frame(identity: Identity, params: Mapping[str, float], size: int) -> 
     _draw_body(_Pen(img, centre, unit, 0.0), identity)
     _draw_head(_Pen(img, centre, unit, p["roll"]), identity, p)
     return cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def render_mask(
+    identity: Identity,
+    params: Mapping[str, float],
+    size: int,
+    *,
+    eye_weight: float = 1.0,
+    mouth_weight: float = 1.0,
+) -> np.ndarray:
+    """The ground-truth face mask of the frame ``render_frame`` draws: float32 (size, size).
+
+    0 background, 1 on the face (the skin ellipse, from chin to the hairline it hides), edges
+    antialiased like the frame's; inside the eyes and the mouth, ``eye_weight`` and
+    ``mouth_weight`` (1: no region weight). Geometry is shared with ``render_frame``.
+    """
+    p = _complete(params)
+    side = size * (4 if size < 96 else 2)
+    centre = (side * (0.5 + p["x"] + identity.offset_x), side * (0.47 + p["y"] + identity.offset_y))
+    unit = 0.29 * side * p["scale"] * identity.scale
+    yaw = p["yaw"]
+    w = identity.face_aspect * (1.0 - 0.08 * abs(yaw))
+    dx = 0.3 * yaw * w
+
+    def layer(draw: Callable[[_Pen], None]) -> np.ndarray:
+        img = np.zeros((side, side), np.uint8)
+        draw(_Pen(img, centre, unit, p["roll"]))
+        small = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+        return small.astype(np.float32) / 255.0
+
+    mask = layer(lambda pen: pen.ellipse((0.0, 0.0), (w, 1.0), (255,)))
+    if eye_weight != 1.0:
+
+        def eyes(pen: _Pen) -> None:
+            for ex, ew in _eye_centres(identity, w, yaw, dx):
+                pen.ellipse((ex, -0.1), (1.2 * ew, max(0.78 * ew * p["eye_open"], 0.04)), (255,))
+
+        mask *= 1.0 + (eye_weight - 1.0) * layer(eyes)
+    if mouth_weight != 1.0:
+
+        def mouth(pen: _Pen) -> None:
+            x, upper, lower, _ = _mouth_curves(identity, p, w, dx)
+            outline = np.r_[upper - 0.04, lower[::-1] + 0.06]
+            pen.poly(np.stack([np.r_[x, x[::-1]], outline], axis=1), (255,))
+
+        mask *= 1.0 + (mouth_weight - 1.0) * layer(mouth)
+    return mask
 
 
 def render_sequence(

@@ -42,6 +42,7 @@ class SyntheticSource:
                     frames=frames[start:stop],
                     names=[f"{person}_{i:05d}.png" for i in range(start, stop)],
                     params={k: v[start:stop] for k, v in params.items()},
+                    truth={"synthetic_seed": self.params.seed, "person": person},
                 )
             )
         return domains[0], domains[1]

@@ -1,0 +1,1 @@
+"""Evaluating a trained generator: how well its outputs keep the input's expression."""
