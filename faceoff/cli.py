@@ -78,7 +78,7 @@ def validate(spec: str, overrides: tuple[str, ...], show: bool) -> None:
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Train in this many processes (one per GPU), through torchrun.",
+    help="Train in this many processes on this machine (one per GPU).",
 )
 def run(
     spec: str,
@@ -136,9 +136,8 @@ def _run_with_torchrun(
     nproc: int,
     run_dir: Path,
 ) -> None:
-    """``faceoff run --nproc N``: the same command in N processes under torchrun; its exit code."""
-    import subprocess
-
+    """``faceoff run --nproc N``: the same command in N processes on this machine; their code."""
+    from faceoff.train.launch import launch
     from faceoff.train.run import check_run_dir
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -148,15 +147,7 @@ def _run_with_torchrun(
     args += [arg for item in overrides for arg in ("--set", item)]
     args += [flag for flag, on in (("--resume", resume), ("--overwrite", overwrite)) if on]
     args += ["--no-progress"] if no_progress else []
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command += ["--nproc_per_node", str(nproc), "-m", "faceoff", "run", *args]
-    child = subprocess.Popen(command)
-    while True:
-        try:
-            code = child.wait()
-            break
-        except KeyboardInterrupt:  # Ctrl-C reached the ranks too: they checkpoint and stop
-            continue
+    code = launch(args, nproc)
     if code != 0:
         sys.exit(code)
 
@@ -308,10 +299,11 @@ def masks(
 
 
 def _add_video_commands() -> None:
-    """extract, apply, compare and plot live in faceoff.video, one module each."""
+    """extract, apply, compare, plot (faceoff.video) and eval (faceoff.eval), one module each."""
+    from faceoff.eval import cli as cli_eval
     from faceoff.video import cli_apply, cli_extract, cli_figures
 
-    for module in (cli_extract, cli_apply, cli_figures):
+    for module in (cli_extract, cli_apply, cli_figures, cli_eval):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -1,0 +1,42 @@
+"""The `faceoff eval` command: parsing and printing only; the work is in faceoff.eval.core."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command("eval")
+@click.argument("run", type=click.Path(path_type=str))
+@click.option(
+    "--direction",
+    type=click.Choice(["a2b", "b2a"]),
+    default="a2b",
+    show_default=True,
+    help="a2b: A's test frames through G_AB (back through G_BA); b2a the other way.",
+)
+@click.option("--frames", type=int, help="Only the first N test frames (default: all).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the judges.")
+@click.option("--json", "as_json", is_flag=True, help="Print only the result as JSON.")
+def eval_command(run: str, direction: str, frames: int | None, seed: int, as_json: bool) -> None:
+    """Face-off quality of RUN's latest checkpoint on its test frames.
+
+    Expression transfer (a probe trained on the target's real frames reads the ground truth back
+    from the outputs; synthetic data only), identity (an A-vs-B classifier), temporal stability,
+    cycle reconstruction and, for real faces, landmark agreement. The probe and classifier are
+    trained once per data set and seed, then cached. See docs/eval.md.
+    """
+    from faceoff.eval.core import evaluate
+
+    result = evaluate(run, direction=direction, frames=frames, seed=seed)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    from faceoff.console import stdout
+    from faceoff.eval.report import table
+
+    stdout.print(table(result))
+
+
+COMMANDS: list[click.Command] = [eval_command]

@@ -1,0 +1,142 @@
+"""A run's frames as eval reads them: both splits, both people, centre-cropped, in order."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from faceoff.console import warn
+from faceoff.data import Domain
+from faceoff.errors import FaceoffError
+from faceoff.train.batches import center_crop, to_tensor
+
+Params = dict[str, np.ndarray]
+
+
+@dataclass
+class EvalData:
+    """uint8 [N, 3, crop, crop] frames of A and B per split, with ground truth where known.
+
+    The test split keeps the source's order, so it plays as the contiguous video the stability
+    metric needs. ``source`` (plugin and params) identifies the data set in judge cache keys.
+    """
+
+    train: tuple[torch.Tensor, torch.Tensor]
+    test: tuple[torch.Tensor, torch.Tensor]
+    train_params: tuple[Params | None, Params | None]
+    test_params: tuple[Params | None, Params | None]
+    source: dict[str, Any]
+    load_size: int
+    crop_size: int
+    _digests: dict[int, str] = field(default_factory=dict, repr=False)
+
+    def digest(self, domain: int) -> str:
+        """A hash of one domain's train frames and params: a frames folder can change in place."""
+        if domain not in self._digests:
+            h = hashlib.blake2b(digest_size=16)
+            h.update(self.train[domain].numpy().tobytes())
+            for name, values in sorted((self.train_params[domain] or {}).items()):
+                h.update(name.encode())
+                h.update(np.ascontiguousarray(values, np.float32).tobytes())
+            self._digests[domain] = h.hexdigest()
+        return self._digests[domain]
+
+    @property
+    def has_params(self) -> bool:
+        """Ground truth for every frame of both people in both splits."""
+        return all(p for p in (*self.train_params, *self.test_params))
+
+
+def _crop(domain: Domain, crop: int) -> torch.Tensor:
+    if len(domain) == 0:
+        return torch.empty((0, 3, crop, crop), dtype=torch.uint8)
+    return center_crop(to_tensor(domain.frames), crop).contiguous()
+
+
+def from_domains(
+    train: tuple[Domain, Domain],
+    test: tuple[Domain, Domain],
+    crop_size: int,
+    source: dict[str, Any],
+    load_size: int,
+) -> EvalData:
+    """EvalData from loaded domains (frames at ``load_size``), centre-cropped to ``crop_size``."""
+    return EvalData(
+        train=(_crop(train[0], crop_size), _crop(train[1], crop_size)),
+        test=(_crop(test[0], crop_size), _crop(test[1], crop_size)),
+        train_params=(train[0].params, train[1].params),
+        test_params=(test[0].params, test[1].params),
+        source=source,
+        load_size=load_size,
+        crop_size=crop_size,
+    )
+
+
+_KEPT = 2  # data sets kept in memory
+_cache: dict[str, EvalData] = {}
+
+
+def _load(key: str, where: str) -> EvalData:
+    from faceoff.plugins import get_registry
+    from faceoff.spec import resolve
+
+    resolved = resolve(json.loads(key), get_registry(), source=where)
+    data = resolved.spec.data
+    built = resolved.build("data.source")
+    train = built.load("train", data.load_size)
+    test = built.load("test", data.load_size)
+    if len(test[0]) == 0 or len(test[1]) == 0:
+        warn(f"{where}: the data source has no test frames; evaluating on its training frames")
+        test = train
+    for i, domain in enumerate(train):
+        if len(domain) == 0:
+            raise FaceoffError(f"{where}: the data source has no frames of {'AB'[i]}")
+    if resolved.spec.mask is not None and resolved.spec.mask.mode == "crop":
+        train, test = _masked(resolved, train), _masked(resolved, test)
+    source = resolved.to_dict()["data"]["source"]
+    return from_domains(train, test, data.crop_size, source, data.load_size)
+
+
+def _masked(resolved: Any, domains: tuple[Domain, Domain]) -> tuple[Domain, Domain]:
+    """Frames times their masks, as a run with ``mask.mode`` crop saw them in training.
+
+    Its generators never saw a background, so they are judged on masked frames, and the judges
+    learn the masked people too (their cache key follows the frames' content).
+    """
+    from faceoff.masks import MaskCache, compute_masks
+
+    spec = resolved.spec.mask
+    provider = resolved.build("mask.provider")
+    component, params = resolved.components["mask.provider"]
+    cache = MaskCache(component, params.model_dump(mode="json")) if spec.cache else None
+    out = []
+    for domain, label in zip(domains, "AB"):
+        if len(domain) == 0:
+            out.append(domain)
+            continue
+        done = compute_masks(provider, domain, label, cache=cache, no_face="empty")
+        weight = np.clip(done.masks.astype(np.float32), 0.0, 1.0)[..., None]
+        frames = np.round(domain.frames.astype(np.float32) * weight).astype(np.uint8)
+        out.append(Domain(frames, domain.names, domain.params, domain.truth))
+    return out[0], out[1]
+
+
+def load_eval_data(spec: dict[str, Any], where: str) -> EvalData:
+    """The run's data, rebuilt from its spec through the plugin registry.
+
+    Kept in memory for the next call with the same data (evaluating many runs of one data set
+    decodes or renders it once).
+    """
+    mask = spec.get("mask")
+    crop = mask if isinstance(mask, dict) and mask.get("mode") == "crop" else None
+    key = json.dumps({"data": spec.get("data", {}), "mask": crop}, sort_keys=True)
+    if key not in _cache:
+        while len(_cache) >= _KEPT:
+            _cache.pop(next(iter(_cache)))
+        _cache[key] = _load(key, where)
+    return _cache[key]

@@ -1,0 +1,81 @@
+"""The eval result as a table a person reads: grouped by metric, each with what good looks like."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+
+_HINTS = {
+    "expression": "probe error on translated frames; near held-out = ideal, near 1 = nothing moved",
+    "identity": "share of outputs the A-vs-B classifier takes for the target; 1 = looks like them",
+    "stability": "output frame-to-frame change / input's; 1 = as steady, > 1 = flickers",
+    "cycle": "round trip back to the source; higher PSNR/SSIM = more of the input kept",
+    "landmarks": "real-face landmark agreement between input and output (dlib)",
+}
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def table(result: dict[str, Any]) -> Table:
+    """One row group per metric; sections that could not be computed say why."""
+    title = f"faceoff eval {result['direction']}: {result['source']} -> {result['target']}"
+    caption = f"{result['frames']} test frames, {result['crop_size']} px"
+    if "checkpoint" in result:
+        caption = f"{result['checkpoint']}, {caption}"
+    out = Table(title=title, caption=caption, show_lines=False)
+    out.add_column("metric", style="bold")
+    out.add_column("measure")
+    out.add_column("value", justify="right")
+    out.add_column("reading", style="dim", overflow="fold")
+    for name in ("expression", "identity", "stability", "cycle", "landmarks"):
+        section = result[name]
+        if not section["computed"]:
+            out.add_row(name, "not computed", "-", escape(section["reason"]), end_section=True)
+            continue
+        out.add_row(name, "", "", escape(_HINTS[name]))
+        rows = list(_rows(name, section)) or [("computed", "yes", "")]
+        for i, (label, value, note) in enumerate(rows):
+            out.add_row("", escape(label), value, escape(note), end_section=i == len(rows) - 1)
+    return out
+
+
+def _rows(name: str, s: dict[str, Any]):
+    if name == "expression":
+        yield (
+            "readable params",
+            ", ".join(s["readable"]) or "none",
+            (f"held-out error < {s['readable_below']}"),
+        )
+        yield "translated", _fmt(s["translated"]), "0 = perfect transfer, 1 = none"
+        yield "held-out real", _fmt(s["held_out"]), "the best the probe can read"
+        yield "untranslated", _fmt(s["untranslated"]), "the input as is: no-transfer reference"
+        yield "translated / held-out", _fmt(s["ratio"]), "1 = as readable as real target frames"
+        for param, errors in s["per_param"].items():
+            mark = "" if param in s["readable"] else " (unreadable)"
+            values = " / ".join(
+                _fmt(errors[k], 2) for k in ("translated", "held_out", "untranslated")
+            )
+            yield f"  {param}", values, f"translated / held-out / untranslated{mark}"
+    elif name == "identity":
+        yield "identity", _fmt(s["score"]), "1 = every output taken for the target"
+        yield "untranslated", _fmt(s["untranslated"]), "the input as is (should be ~0)"
+        yield "classifier accuracy", _fmt(s["real_accuracy"]), "on real test frames of A and B"
+    elif name == "stability":
+        yield "ratio", _fmt(s["ratio"]), ""
+        yield "output change", _fmt(s["output_change"], 4), "mean |Y[t+1] - Y[t]| on [0, 1]"
+        yield "input change", _fmt(s["input_change"], 4), "mean |X[t+1] - X[t]| on [0, 1]"
+    elif name == "cycle":
+        yield "PSNR (dB)", _fmt(s["psnr"], 2), ""
+        yield "SSIM", _fmt(s["ssim"]), "1 = identical"
+    else:
+        for key, value in s.items():
+            if key not in ("computed", "reason"):
+                yield key, _fmt(value), ""
