@@ -201,3 +201,25 @@ def compute_masks(
         truth=domain.truth,
     )
     return DomainMasks(kept, out, found, len(domain), cached)
+
+
+def mask_out(resolved: Any, domains: tuple[Domain, Domain]) -> tuple[Domain, Domain]:
+    """Frames times their masks (clipped to [0, 1]): what a ``mask.mode`` crop run's networks see.
+
+    For figures and evaluation of such a run; frames without a face become black (their policy
+    is ``empty`` here whatever the spec says, so a test sequence keeps every frame).
+    """
+    spec = resolved.spec.mask
+    provider = resolved.build("mask.provider")
+    component, params = resolved.components["mask.provider"]
+    cache = MaskCache(component, params.model_dump(mode="json")) if spec.cache else None
+    out = []
+    for domain, label in zip(domains, "AB"):
+        if len(domain) == 0:
+            out.append(domain)
+            continue
+        done = compute_masks(provider, domain, label, cache=cache, no_face="empty")
+        weight = np.clip(done.masks.astype(np.float32), 0.0, 1.0)[..., None]
+        frames = np.round(domain.frames.astype(np.float32) * weight).astype(np.uint8)
+        out.append(Domain(frames, domain.names, domain.params, domain.truth))
+    return out[0], out[1]

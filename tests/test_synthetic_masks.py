@@ -43,7 +43,7 @@ def test_mask_covers_exactly_the_visible_skin(person: int, pose: dict[str, float
     skin = np.abs(render_frame(other, pose, size).astype(int) - frame).sum(-1) > 60
     mask = render_mask(identity, pose, size)
     assert mask.dtype == np.float32 and mask.shape == (size, size)
-    assert 0.0 <= mask.min() and mask.max() <= 1.0
+    assert mask.min() >= 0.0 and mask.max() <= 1.0
     inside = mask > 0.5
     # The neck and ears are skin outside the face ellipse: count only the head's rows.
     ys, xs = np.nonzero(inside)
@@ -81,7 +81,7 @@ def test_region_weights_mark_eyes_and_mouth() -> None:
 
 def test_provider_draws_each_frame_of_a_synthetic_domain() -> None:
     source = SyntheticSource(SyntheticParams(seed=3, frames=6, test_frames=2))
-    a, b = source.load("test", 48)
+    _, b = source.load("test", 48)
     provider = SyntheticMaskProvider(SyntheticMaskParams())
     done = compute_masks(provider, b, "B")
     assert done.found == done.total == 2 and done.masks.shape == (2, 48, 48)
@@ -141,3 +141,20 @@ def test_ablation_specs_train(path: Path, tmp_path: Path) -> None:
     assert resolved.spec.data.crop_size == 64
     result = train(resolved, tmp_path / "run", show_progress=False)
     assert result.steps == 2 and result.checkpoint is not None
+
+
+def test_figures_show_a_crop_run_masked_frames_as_it_saw_them() -> None:
+    from faceoff.video.figures import test_frames
+
+    data = {
+        "source": {"plugin": "synthetic", "params": {"frames": 4, "test_frames": 3}},
+        "load_size": 40,
+        "crop_size": 32,
+    }
+    plain = test_frames({"data": data}, 3, 0, "test")
+    crop = {"provider": {"plugin": "synthetic"}, "mode": "crop"}
+    masked = test_frames({"data": data, "mask": crop}, 3, 0, "test")
+    assert masked.shape == plain.shape == (3, 3, 32, 32)
+    assert masked[:, :, 0, 0].max() == 0 and plain[:, :, 0, 0].min() > 0  # background gone
+    centre = masked[:, :, 14:18, 14:18].int() - plain[:, :, 14:18, 14:18].int()
+    assert centre.abs().max() <= 1  # the face is kept

@@ -13,6 +13,7 @@ import torch
 from faceoff.console import warn
 from faceoff.data import Domain
 from faceoff.errors import FaceoffError
+from faceoff.masks import mask_out
 from faceoff.train.batches import center_crop, to_tensor
 
 Params = dict[str, np.ndarray]
@@ -97,7 +98,36 @@ def _load(key: str, where: str) -> EvalData:
         if len(domain) == 0:
             raise FaceoffError(f"{where}: the data source has no frames of {'AB'[i]}")
     if resolved.spec.mask is not None and resolved.spec.mask.mode == "crop":
-        train, test = _masked(resolved, train), _masked(resolved, test)
+        # Its generators never saw a background: judge them, and train the judges, on masked
+        # frames (the judges' cache key follows the frames' content).
+        train, test = mask_out(resolved, train), mask_out(resolved, test)
+    source = resolved.to_dict()["data"]["source"]
+    return from_domains(train, test, data.crop_size, source, data.load_size)
+
+
+_KEPT = 2  # data sets kept in memory
+_cache: dict[str, EvalData] = {}
+
+
+def _load(key: str, where: str) -> EvalData:
+    from faceoff.plugins import get_registry
+    from faceoff.spec import resolve
+
+    resolved = resolve(json.loads(key), get_registry(), source=where)
+    data = resolved.spec.data
+    built = resolved.build("data.source")
+    train = built.load("train", data.load_size)
+    test = built.load("test", data.load_size)
+    if len(test[0]) == 0 or len(test[1]) == 0:
+        warn(f"{where}: the data source has no test frames; evaluating on its training frames")
+        test = train
+    for i, domain in enumerate(train):
+        if len(domain) == 0:
+            raise FaceoffError(f"{where}: the data source has no frames of {'AB'[i]}")
+    if resolved.spec.mask is not None and resolved.spec.mask.mode == "crop":
+        # Its generators never saw a background: judge them, and train the judges, on masked
+        # frames (the judges' cache key follows the frames' content).
+        train, test = mask_out(resolved, train), mask_out(resolved, test)
     source = resolved.to_dict()["data"]["source"]
     return from_domains(train, test, data.crop_size, source, data.load_size)
 

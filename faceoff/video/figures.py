@@ -135,6 +135,7 @@ def test_frames(spec: dict[str, Any], frames: int, domain: int, where: str) -> t
     Returns uint8 [N, 3, crop, crop]. A source without test frames falls back to its training
     frames (with a warning), as training does.
     """
+    from faceoff.masks import mask_out
     from faceoff.plugins import get_registry
     from faceoff.spec import resolve
     from faceoff.train.run import sample_frames
@@ -146,6 +147,8 @@ def test_frames(spec: dict[str, Any], frames: int, domain: int, where: str) -> t
     if len(split[0]) == 0 or len(split[1]) == 0:
         warn(f"{where}: the data source has no test frames; using its training frames")
         split = source.load("train", data.load_size)
+    if resolved.spec.mask is not None and resolved.spec.mask.mode == "crop":
+        split = mask_out(resolved, split)
     chosen = split[domain]
     if len(chosen) == 0:
         raise FaceoffError(f"{where}: the data source has no frames of {'AB'[domain]}")
@@ -246,9 +249,14 @@ def compare(
     first = opened[0]
     inputs = test_frames(first.spec(), frames, domain, str(first.spec_path))
     outputs: dict[str, np.ndarray] = {}
-    for label, checkpoint in checkpoints.items():
+    for run, (label, checkpoint) in zip(opened, checkpoints.items()):
         net = load_network(checkpoint, network)
-        outputs[label] = generate(net, inputs, crop_size(checkpoint))
+        mask = run.spec().get("mask")
+        if isinstance(mask, dict) and mask.get("mode") == "crop":  # it saw only masked faces
+            seen = test_frames({**first.spec(), "mask": mask}, frames, domain, str(run.spec_path))
+        else:
+            seen = inputs
+        outputs[label] = generate(net, seen, crop_size(checkpoint))
     shown = inputs.permute(0, 2, 3, 1).numpy()
     cell = cell_size([shown.shape[1], *(o.shape[1] for o in outputs.values())])
     header = "Input A" if domain == 0 else "Input B"
