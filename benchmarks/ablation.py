@@ -25,6 +25,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "examples" / "ablation"
@@ -120,8 +121,193 @@ def stage_eval(args: argparse.Namespace) -> None:
             print(f"{run.name}: evaluated in {time.perf_counter() - started:.0f} s", flush=True)
 
 
+COLUMNS = (
+    ("expression", "expression error", lambda e: e["expression"].get("translated")),
+    ("identity", "identity", lambda e: e["identity"].get("score")),
+    ("stability", "stability", lambda e: e["stability"].get("ratio")),
+    ("psnr", "cycle PSNR", lambda e: e["cycle"].get("psnr")),
+    ("ssim", "cycle SSIM", lambda e: e["cycle"].get("ssim")),
+    ("mouth_corr", "mouth corr.", lambda e: e["landmarks"].get("mouth_corr")),
+)
+"""(key, table header, how to read it from an eval result)."""
+
+
+def _stats(values: list[float | None]) -> dict[str, float | int | None]:
+    """Mean and sample standard deviation over seeds (None where a seed had no value)."""
+    kept = [float(v) for v in values if v is not None]
+    if not kept:
+        return {"mean": None, "sd": None, "n": 0}
+    mean = sum(kept) / len(kept)
+    sd = (sum((v - mean) ** 2 for v in kept) / (len(kept) - 1)) ** 0.5 if len(kept) > 1 else None
+    return {"mean": mean, "sd": sd, "n": len(kept)}
+
+
+def _cell(stat: dict[str, Any], digits: int = 2) -> str:
+    if stat["mean"] is None:
+        return "n/a"
+    text = f"{stat['mean']:.{digits}f}"
+    return text + (f" ± {stat['sd']:.{digits}f}" if stat["sd"] is not None else "")
+
+
+def references(run: Path) -> dict[str, dict[str, Any]]:
+    """The metrics' ends of the scale with the same judges: no face-off and the ideal one.
+
+    ``none``: the generator returns its input; ``ideal``: B redrawn by the renderer with A's
+    ground-truth expression and pose (what a perfect face-off would output).
+    """
+    import numpy as np
+
+    from faceoff.eval.core import measure
+    from faceoff.eval.data import load_eval_data
+    from faceoff.train.batches import center_crop, to_tensor
+    from faceoff_synthetic.render import make_identities, render_frame
+
+    spec = json.loads((run / "spec.json").read_text())
+    data = load_eval_data(spec, str(run / "spec.json"))
+    truth = data.test_params[0]
+    seed = spec["data"]["source"]["params"]["seed"]
+    person_b = make_identities(seed)[1]
+    drawn = np.stack(
+        [
+            render_frame(person_b, {k: float(v[i]) for k, v in truth.items()}, data.load_size)
+            for i in range(len(data.test[0]))
+        ]
+    )
+    ideal = center_crop(to_tensor(drawn), data.crop_size)
+    inputs = data.test[0]
+    return {
+        "none": measure(data, "a2b", inputs, inputs),
+        "ideal": measure(data, "a2b", ideal, None),
+    }
+
+
+def _reference_row(result: dict[str, Any], params: list[str]) -> dict[str, Any]:
+    expression = result["expression"]
+    return {
+        **{key: read(result) for key, _, read in COLUMNS},
+        "per_param": {n: expression["per_param"][n]["translated"] for n in params},
+        "held_out": expression.get("held_out"),
+        "held_out_per_param": {n: expression["per_param"][n]["held_out"] for n in params},
+    }
+
+
 def stage_report(args: argparse.Namespace) -> None:
-    raise SystemExit("report: not written yet")
+    runs: dict[str, list[Path]] = {
+        c: [
+            args.out / run_name(c, s)
+            for s in args.seeds
+            if (args.out / run_name(c, s) / "eval.json").is_file()
+        ]
+        for c in args.configs
+    }
+    if not any(runs.values()):
+        raise SystemExit(f"no evaluated runs in {args.out}; run --stage train and eval first")
+    results: dict[str, Any] = {"seeds": args.seeds, "configs": {}}
+    params: list[str] = []
+    for config, paths in runs.items():
+        evals = [json.loads((p / "eval.json").read_text()) for p in paths]
+        times = [json.loads((p / "train_time.json").read_text()) for p in paths]
+        entry: dict[str, Any] = {"runs": [p.name for p in paths]}
+        for key, _, read in COLUMNS:
+            entry[key] = _stats([read(e) for e in evals])
+        entry["minutes"] = _stats([t["seconds"] / 60 for t in times])
+        per_param: dict[str, Any] = {}
+        for e in evals:
+            for name in e["expression"].get("readable", []):
+                per_param.setdefault(name, []).append(
+                    e["expression"]["per_param"][name]["translated"]
+                )
+        entry["per_param"] = {k: _stats(v) for k, v in per_param.items()}
+        params = params or sorted(per_param)
+        results["configs"][config] = entry
+    first = next(p for paths in runs.values() for p in paths)
+    results["references"] = {
+        name: _reference_row(result, params) for name, result in references(first).items()
+    }
+    (args.out / "ablation.json").write_text(json.dumps(results, indent=2) + "\n")
+    table = markdown(results, params)
+    print(table)
+    _write_table(table)
+    _figures(args, runs)
+
+
+def markdown(results: dict[str, Any], params: list[str]) -> str:
+    """The main table (metrics by configuration) and the per-parameter expression table."""
+    n = max(e["expression"]["n"] for e in results["configs"].values())
+    head = ["configuration", *(c[1] for c in COLUMNS), "train min"]
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for config, e in results["configs"].items():
+        cells = [_cell(e[c[0]], 1 if c[0] == "psnr" else 2) for c in COLUMNS]
+        lines.append(f"| {config} | " + " | ".join(cells) + f" | {_cell(e['minutes'], 1)} |")
+    for name, label in (
+        ("none", "no face-off (output = input)"),
+        ("ideal", "ideal face-off (rendered)"),
+    ):
+        ref = results["references"][name]
+        cells = [
+            "n/a" if ref[c[0]] is None else f"{ref[c[0]]:.{1 if c[0] == 'psnr' else 2}f}"
+            for c in COLUMNS
+        ]
+        lines.append(f"| *{label}* | " + " | ".join(cells) + " | |")
+    held_out = results["references"]["none"]["held_out"]
+    lines.append("")
+    lines.append(
+        f"Mean ± standard deviation over {n} seeds. The probe's own error on held-out real B "
+        f"frames, the floor of the expression error: {held_out:.2f}."
+    )
+    lines.append("")
+    lines.append("| configuration | " + " | ".join(params) + " |")
+    lines.append("|" + "---|" * (len(params) + 1))
+    for config, e in results["configs"].items():
+        lines.append(
+            f"| {config} | "
+            + " | ".join(_cell(e["per_param"].get(p, {"mean": None})) for p in params)
+            + " |"
+        )
+    for name, label, key in (
+        ("none", "no face-off", "per_param"),
+        ("ideal", "ideal face-off", "per_param"),
+        ("none", "probe on real B (held out)", "held_out_per_param"),
+    ):
+        ref = results["references"][name][key]
+        lines.append(f"| *{label}* | " + " | ".join(f"{ref[p]:.2f}" for p in params) + " |")
+    return "\n".join(lines)
+
+
+def _write_table(table: str) -> None:
+    doc = ROOT / "docs" / "results.md"
+    if not doc.is_file():
+        return
+    text = doc.read_text(encoding="utf-8")
+    if MARKER_START not in text or MARKER_END not in text:
+        return
+    before, rest = text.split(MARKER_START, 1)
+    after = rest.split(MARKER_END, 1)[1]
+    doc.write_text(f"{before}{MARKER_START}\n{table}\n{MARKER_END}{after}", encoding="utf-8")
+
+
+def _figures(args: argparse.Namespace, runs: dict[str, list[Path]]) -> None:
+    """Figure 6 and 7 of the first seed's runs, through the faceoff commands themselves."""
+    chosen = [paths[0] for paths in runs.values() if paths]
+    images = ROOT / "docs" / "images"
+    for command, name in (("compare", "ablation-compare.png"), ("plot", "ablation-losses.png")):
+        extra = ["--frames", "5"] if command == "compare" else []
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "faceoff",
+                command,
+                *map(str, chosen),
+                "--out",
+                str(images / name),
+                *extra,
+            ],
+            check=True,
+        )
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

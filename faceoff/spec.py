@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from faceoff.components import Component
 from faceoff.errors import FaceoffError
@@ -54,6 +61,17 @@ class DataSpec(_Strict):
     )
     crop_size: int = Field(256, ge=8, le=4096, description="Random square crop used for training.")
     flip: bool = Field(True, description="Random horizontal flip while training.")
+    cache: Literal["memory", "disk", "auto"] = Field(
+        "auto",
+        description=(
+            "Where decoded train frames are kept: 'memory'; 'disk', a memory-mapped uint8 file"
+            " in $FACEOFF_CACHE/frames written once and reused by later runs; 'auto', disk when"
+            " the train frames exceed cache_auto_gib."
+        ),
+    )
+    cache_auto_gib: float = Field(
+        4.0, gt=0, description="Size of the decoded train frames (GiB) above which 'auto' is disk."
+    )
 
     @model_validator(mode="after")
     def _crop_fits(self) -> DataSpec:
@@ -181,6 +199,23 @@ class TrainSpec(_Strict):
             " them), foreach elsewhere; off: one tensor at a time."
         ),
     )
+    workers: int | Literal["auto"] = Field(
+        "auto",
+        description=(
+            "DataLoader worker processes (0 or more) making batches ahead of the step (0: in"
+            " the training process); 'auto': 0 on the CPU, min(4, CPU count) on CUDA."
+        ),
+    )
+    prefetch_factor: int = Field(
+        2, ge=1, description="Batches each DataLoader worker prepares ahead."
+    )
+
+    @field_validator("workers")
+    @classmethod
+    def _workers_not_negative(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 0:
+            raise ValueError("workers must be 0 or more, or 'auto'")
+        return value
 
 
 class OutputSpec(_Strict):

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 from pydantic import BaseModel
-from safetensors.torch import load_file
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 from faceoff.components import PluginInfo
 from faceoff.errors import FaceoffError
@@ -218,3 +219,46 @@ def test_a_broken_latest_checkpoint_is_named_and_the_previous_offered(tmp_path: 
     latest.unlink()
     resumed = train(tiny_spec("train.max_steps=6"), run, resume=True, show_progress=False)
     assert resumed.steps == 6
+
+
+def test_workers_and_the_disk_cache_train_the_same_weights(tmp_path: Path) -> None:
+    """Batches are a function of the step: two DataLoader workers, memory-mapped frames and a
+    resume in between give the weights of a plain run, bit for bit."""
+    plain = train(tiny_spec("train.max_steps=4"), tmp_path / "plain", show_progress=False)
+    workers = train(
+        tiny_spec("train.max_steps=4", "train.workers=2", "train.prefetch_factor=1"),
+        tmp_path / "workers",
+        show_progress=False,
+    )
+    with_disk = ("train.workers=2", "data.cache=disk")
+    train(tiny_spec("train.max_steps=2", *with_disk), tmp_path / "resumed", show_progress=False)
+    resumed = train(
+        tiny_spec("train.max_steps=4", *with_disk),
+        tmp_path / "resumed",
+        resume=True,
+        show_progress=False,
+    )
+    a = nets(plain.checkpoint)
+    for other in (workers, resumed):
+        b = nets(other.checkpoint)
+        assert a.keys() == b.keys() and [k for k in a if not torch.equal(a[k], b[k])] == []
+
+
+def test_a_checkpoint_from_before_step_batches_resumes(tmp_path: Path) -> None:
+    """Older checkpoints hold a data generator's state and a spec without the pipeline options:
+    the state is ignored and the spec accepted."""
+    run = tmp_path / "r"
+    train(tiny_spec("train.max_steps=2"), run, show_progress=False)
+    path = run / "checkpoints" / "step_00000002.safetensors"
+    tensors = load_file(str(path))
+    tensors["rng.data"] = torch.Generator().get_state()
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata()
+    spec = json.loads(metadata["spec"])
+    for section, key in (("data", "cache"), ("data", "cache_auto_gib"), ("train", "workers")):
+        del spec[section][key]
+    metadata["spec"] = json.dumps(spec)
+    save_file(tensors, str(path), metadata=metadata)
+    resumed = train(tiny_spec("train.max_steps=3"), run, resume=True, show_progress=False)
+    assert resumed.steps == 3
+    assert "rng.data" not in load_file(str(resumed.checkpoint))

@@ -26,10 +26,13 @@ _NAME = re.compile(r"^step_(\d+)\.safetensors$")
 
 @dataclass
 class TrainState:
-    """Where training stands, beyond the model: the step and the random generators."""
+    """Where training stands, beyond the model: the step and the pools' random generator.
+
+    No data generator: a batch is a pure function of (seed, epoch, step, rank), see
+    :mod:`faceoff.train.batches`.
+    """
 
     step: int
-    data_rng: torch.Generator
     pool_rng: torch.Generator
 
 
@@ -71,7 +74,6 @@ def save_checkpoint(path: Path, model: CycleGAN, state: TrainState, spec: dict[s
         if images is not None:
             tensors[f"pool.{label}"] = images.detach().contiguous()
     tensors["rng.torch"] = torch.get_rng_state()
-    tensors["rng.data"] = state.data_rng.get_state()
     tensors["rng.pool"] = state.pool_rng.get_state()
     if torch.cuda.is_available():
         for i, rng in enumerate(torch.cuda.get_rng_state_all()):
@@ -119,7 +121,7 @@ def load_checkpoint(path: Path, model: CycleGAN, state: TrainState) -> None:
     model.pool_A.load(tensors.get("pool.A"), model.device)
     model.pool_B.load(tensors.get("pool.B"), model.device)
     torch.set_rng_state(tensors["rng.torch"])
-    state.data_rng.set_state(tensors["rng.data"])
+    # "rng.data", in checkpoints from before batches were a pure function of the step, is unused
     state.pool_rng.set_state(tensors["rng.pool"])
     cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
     if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():

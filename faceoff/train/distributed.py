@@ -150,8 +150,9 @@ def setup(device: torch.device) -> Dist:
 
 
 def rank_seed(seed: int, rank: int, stream: int) -> int:
-    """The seed of one random stream (0: data, 1: pools) on one rank; rank 0 keeps the
-    single-process seeds (``seed + stream``), so one process trains exactly as before."""
+    """The seed of one stateful random stream (1: the image pools) on one rank; rank 0 keeps the
+    single-process seeds (``seed + stream``), so one process trains exactly as before. The data
+    needs none: its randomness is a function of (seed, epoch, step, rank)."""
     if rank == 0:
         return seed + stream
     return (seed * 1_000_003 + rank * 7919 + stream) % (2**63)
@@ -161,11 +162,12 @@ class ShardedBatches(UnpairedBatches):
     """:class:`UnpairedBatches` for one rank of ``world``: every rank has the same per-epoch order
     (from seed and epoch); global step ``s`` covers positions ``s*n*world ... (s+1)*n*world - 1``
     of it (``n`` = batch_size per rank), and rank ``r`` takes positions ``r, r + world, ...`` of
-    those. B's indices, the crops and flips come from this rank's own ``generator``."""
+    those. B's indices, the crops and flips come from (seed, epoch, step, rank): different on
+    each rank, and the same after a resume."""
 
     def __init__(self, *args: Any, rank: int, world: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.rank, self.world = rank, world
+        super().__init__(*args, rank=rank, **kwargs)
+        self.world = world
         self._shard: tuple[int, torch.Tensor] | None = None
 
     def order(self, epoch: int) -> torch.Tensor:

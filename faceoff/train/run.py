@@ -26,15 +26,29 @@ from typing import Any
 
 import torch
 from rich.progress import TextColumn
+from torch.utils.data import DataLoader
 
 from faceoff import __version__
 from faceoff.console import info, progress, warn
 from faceoff.data import Domain
 from faceoff.errors import FaceoffError
 from faceoff.io import write_json
-from faceoff.masks import MaskCache, compute_masks
+from faceoff.masks import MaskCache, cache_root, compute_masks
 from faceoff.spec import ResolvedSpec
-from faceoff.train.batches import DomainTensors, UnpairedBatches, center_crop, to_float, to_uint8
+from faceoff.train.batches import (
+    GIB,
+    DomainTensors,
+    StepBatches,
+    UnpairedBatches,
+    batch_loader,
+    center_crop,
+    disk_frames,
+    frames_key,
+    move_batch,
+    resolve_workers,
+    to_float,
+    to_uint8,
+)
 from faceoff.train.checkpoint import (
     TrainState,
     checkpoint_path,
@@ -107,16 +121,30 @@ def _load_data(resolved: ResolvedSpec) -> Data:
         ]
         (train_a, masks[0]), (train_b, masks[1]) = [(m.domain, m.masks) for m in done]
     n = spec.output.samples
+    on_disk = [None, None]
+    if _frames_on_disk(resolved, train_a, train_b):
+        component, params = resolved.components["data.source"]
+        source = {"plugin": component.name, "params": params.model_dump(mode="json")}
+        folder = cache_root() / "frames"
+        on_disk = [disk_frames(d, folder, frames_key(d, source, size)) for d in (train_a, train_b)]
     return Data(
         train=(
-            DomainTensors.from_domain(train_a, masks[0]),
-            DomainTensors.from_domain(train_b, masks[1]),
+            DomainTensors.from_domain(train_a, masks[0], on_disk[0]),
+            DomainTensors.from_domain(train_b, masks[1], on_disk[1]),
         ),
         test=(
             sample_frames(test_a, n, spec.data.crop_size),
             sample_frames(test_b, n, spec.data.crop_size),
         ),
     )
+
+
+def _frames_on_disk(resolved: ResolvedSpec, a: Domain, b: Domain) -> bool:
+    """``data.cache``: 'auto' keeps the train frames on disk above ``cache_auto_gib``."""
+    data = resolved.spec.data
+    if data.cache == "auto":
+        return a.frames.nbytes + b.frames.nbytes > data.cache_auto_gib * GIB
+    return data.cache == "disk"
 
 
 def sample_frames(domain: Domain, n: int, crop: int) -> torch.Tensor:
@@ -158,12 +186,18 @@ def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> Path | Non
     return None
 
 
+_DATA_SPEED_OPTIONS = ("cache", "cache_auto_gib")
+
+
 def _check_resume(resolved: ResolvedSpec, path: Path) -> None:
     """A resumed run must train the same thing; schedule, output, max_steps and the speed
-    options (device, precision, channels_last, compile, cudnn_benchmark, fused_optimizer) may
-    change."""
+    options (device, precision, channels_last, compile, cudnn_benchmark, fused_optimizer,
+    workers, prefetch_factor, data.cache, data.cache_auto_gib) may change."""
     saved = json.loads(read_metadata(path)["spec"])
     now = resolved.to_dict()
+    for spec in (saved, now):  # where frames are kept changes no batch (and older runs lack it)
+        for key in _DATA_SPEED_OPTIONS:
+            spec.get("data", {}).pop(key, None)
     differ = [k for k in now if k not in ("schedule", "output", "train") and now[k] != saved.get(k)]
     for key in ("batch_size", "seed", "pool_size"):
         if now["train"][key] != saved.get("train", {}).get(key):
@@ -241,21 +275,19 @@ def _train(
 
     seed = spec.train.seed
     torch.manual_seed(seed)
-    # Per-rank streams for B, crops, flips and the image pools; rank 0's are one process's.
-    data_rng = torch.Generator().manual_seed(rank_seed(seed, dist.rank, 0))
+    # A per-rank stream for the image pools (rank 0's is one process's); the batches need none.
     pool_rng = torch.Generator().manual_seed(rank_seed(seed, dist.rank, 1))
     model = CycleGAN(resolved, device, pool_rng)
     if dist.active:
         dist.broadcast_parameters(model)
         model.grad_sync = dist.average_gradients
-    state = TrainState(step=0, data_rng=data_rng, pool_rng=pool_rng)
+    state = TrainState(step=0, pool_rng=pool_rng)
     batches: UnpairedBatches = ShardedBatches(
         *data.train,
         batch_size=spec.train.batch_size,
         crop_size=spec.data.crop_size,
         flip=spec.data.flip,
         seed=seed,
-        generator=data_rng,
         rank=dist.rank,
         world=dist.world,
     )
@@ -272,9 +304,8 @@ def _train(
     metrics = MetricsLog(run_dir / "metrics.jsonl")
     if resume_from is not None:
         load_checkpoint(resume_from, model, state)  # rank 0's RNG and pools, on every rank
-        if not dist.is_main:  # fresh per-rank streams: exact resume is for one process only
-            for stream, rng in enumerate((data_rng, pool_rng)):
-                rng.manual_seed((rank_seed(seed, dist.rank, stream) + state.step) % 2**63)
+        if not dist.is_main:  # a fresh pool stream: exact resume is for one process only
+            pool_rng.manual_seed((rank_seed(seed, dist.rank, 1) + state.step) % 2**63)
         model.apply_optimizer_options()  # the speed options may change on resume
         if state.step >= total:
             raise FaceoffError(
@@ -350,12 +381,34 @@ class _Loop:
         write_checkpoint(self.checkpoint, self.model, self.state, self.spec_dict)
         prune_checkpoints(folder, self.spec.output.keep_checkpoints)
 
+    def _loader(self) -> DataLoader:
+        """Batches from the current step on, made ahead by ``train.workers`` processes."""
+        device = self.model.device
+        return batch_loader(
+            StepBatches(self.batches, self.state.step, self.total, self.steps_per_epoch),
+            workers=resolve_workers(self.spec.train.workers, device),
+            prefetch_factor=self.spec.train.prefetch_factor,
+            pin_memory=device.type == "cuda",
+        )
+
     def run(self, show_progress: bool, caught: list[int]) -> RunResult:
+        batches = iter(self._loader())
+        try:
+            return self._run(batches, show_progress, caught)
+        finally:
+            shutdown = getattr(batches, "_shutdown_workers", None)
+            if shutdown is not None:  # stop the workers now, not when the iterator is collected
+                shutdown()
+
+    def _run(
+        self, batches: Iterator[dict[str, torch.Tensor]], show_progress: bool, caught: list[int]
+    ) -> RunResult:
         out = self.spec.output
         sums: dict[str, torch.Tensor] = {}
         count = 0
         last: dict[str, float] = {}
         window_start, window_steps, rate = time.perf_counter(), 0, math.nan
+        interrupted = False
         status = TextColumn("{task.fields[losses]}")
         bar = progress(status)
         if not show_progress or not self.dist.is_main:
@@ -366,9 +419,8 @@ class _Loop:
                 step = self.state.step
                 lr = self._lr(step)
                 self.model.set_lr(lr)
-                epoch, within = divmod(step, self.steps_per_epoch)
                 try:
-                    terms = self.model.train_step(self.batches.batch(epoch, within))
+                    terms = self.model.train_step(move_batch(next(batches), self.model.device))
                 except torch.cuda.OutOfMemoryError:
                     raise FaceoffError(
                         f"out of GPU memory at step {step + 1} with train.batch_size "
@@ -381,11 +433,13 @@ class _Loop:
                 window_steps += 1
                 self.state.step = step = step + 1
                 finite = torch.stack(list(terms.values())).isfinite().all()
+                # Decided once per step: a signal that lands later in this step (while rank 0
+                # writes samples, say) counts from the next one, or the ranks would part ways.
+                stop = bool(caught)
                 if self.dist.active:  # every rank stops together (one small all-reduce)
-                    flags = torch.stack([~finite, finite.new_tensor(bool(caught))]).int()
+                    flags = torch.stack([~finite, finite.new_tensor(stop)]).int()
                     any_bad, any_caught = self.dist.any(flags).tolist()
-                    if any_caught and not caught:
-                        caught.append(0)  # another rank was signalled
+                    stop = bool(any_caught)
                     finite = finite.new_tensor(not any_bad)
                 if not bool(finite):  # one sync
                     bad = next((k for k, v in terms.items() if not torch.isfinite(v)), None)
@@ -423,10 +477,11 @@ class _Loop:
                 if (step % out.sample_every == 0 or step == self.total) and self.dist.is_main:
                     self._sample(step)
                     plot_losses(self.metrics.rows(), self.run_dir / "losses.png", self.run_dir.name)
-                if step % out.checkpoint_every == 0 or step == self.total or caught:
+                if step % out.checkpoint_every == 0 or step == self.total or stop:
                     self._save(step)
                 bar.update(task, completed=step)
-                if caught:
+                if stop:
+                    interrupted = True
                     break
         return RunResult(
             run_dir=self.run_dir,
@@ -436,5 +491,5 @@ class _Loop:
             last_losses=last,
             checkpoint=self.checkpoint,
             samples=self.samples,
-            interrupted=bool(caught),
+            interrupted=interrupted,
         )
