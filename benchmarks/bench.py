@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from faceoff.plugins import get_registry
@@ -98,13 +99,27 @@ def make_batches(resolved: ResolvedSpec, count: int = 4, seed: int = 0) -> list[
     ]
 
 
+STOCK = (nn.InstanceNorm2d, nn.ReflectionPad2d, nn.ReplicationPad2d)
+
+
+def reference_layers(model: nn.Module) -> nn.Module:
+    """``model`` with torch's own instance norm and padding layers where ours (group norm,
+    folded reflection backward, padding in the input's dtype) are, as in the reference. Ours
+    only subclass them without state of their own, so the class is simply set back."""
+    for module in model.modules():
+        for stock in STOCK:
+            if isinstance(module, stock) and type(module) is not stock:
+                module.__class__ = stock
+    return model
+
+
 class PlainStep:
     """The reference's training step, written plainly: the same networks and losses, NCHW fp32,
     per-tensor Adam, forward G_A, G_B, backward G (identity, GAN, cycle), step, then D_A and D_B
     backward, step. No image pool (it does not change the cost)."""
 
     def __init__(self, model: CycleGAN, spec: Any) -> None:
-        self.m = model
+        self.m = reference_layers(model)
         opt = spec.optimizer
         gens = [*model.G_AB.parameters(), *model.G_BA.parameters()]
         discs = [*model.D_A.parameters(), *model.D_B.parameters()]

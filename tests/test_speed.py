@@ -123,6 +123,38 @@ def test_the_benchmarks_plain_step_and_ours_agree() -> None:
     assert check["max_rel_diff"] < 1e-4, check
 
 
+@pytest.mark.parametrize("pad", [1, 3])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_our_reflection_padding_equals_torch_s(
+    pad: int, dtype: torch.dtype, channels_last: bool
+) -> None:
+    """Same values forward; backward (our folded gradient) equal to torch's to rounding."""
+    from torch import nn
+
+    from faceoff.train.cyclegan import fast_padding
+
+    g = torch.Generator().manual_seed(pad)
+    x = torch.randn(2, 3, 9, 7, generator=g).to(dtype)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    stock = nn.Sequential(nn.ReflectionPad2d(pad))
+    ours = copy.deepcopy(stock)
+    fast_padding(ours)
+    assert type(ours[0]) is not nn.ReflectionPad2d
+    weights = torch.randn(2, 3, 9 + 2 * pad, 7 + 2 * pad, generator=g).to(dtype)
+    results = []
+    for net in (ours, stock):
+        leaf = x.clone().requires_grad_(True)
+        out = net(leaf)
+        (out * weights).sum().backward()
+        results.append((out.detach(), leaf.grad))
+    assert torch.equal(results[0][0], results[1][0])
+    tol = {torch.float32: 1e-6, torch.float64: 1e-12, torch.bfloat16: 2e-2}[dtype]
+    torch.testing.assert_close(results[0][1], results[1][1], atol=tol * 4, rtol=tol)
+    assert results[0][1].abs().sum() > 0
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_mixed_precision_on_cuda(precision: str) -> None:
