@@ -259,6 +259,8 @@ def markdown(results: dict[str, Any], params: list[str]) -> str:
         f"frames, the floor of the expression error: {held_out:.2f}."
     )
     lines.append("")
+    lines.append("Expression error per parameter the probe can read (normalised as above):")
+    lines.append("")
     lines.append("| configuration | " + " | ".join(params) + " |")
     lines.append("|" + "---|" * (len(params) + 1))
     for config, e in results["configs"].items():
@@ -294,7 +296,7 @@ def _figures(args: argparse.Namespace, runs: dict[str, list[Path]]) -> None:
     chosen = [paths[0] for paths in runs.values() if paths]
     images = ROOT / "docs" / "images"
     for command, name in (("compare", "ablation-compare.png"), ("plot", "ablation-losses.png")):
-        extra = ["--frames", "5"] if command == "compare" else []
+        extra = ["--frames", "5"] if command == "compare" else ["--by", "step"]
         subprocess.run(
             [
                 sys.executable,

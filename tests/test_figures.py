@@ -23,6 +23,7 @@ from faceoff.video.figures import (
     epoch_index,
     epoch_series,
     grid_shape,
+    step_series,
 )
 from faceoff.weights import load_network
 from tiny import QUICKSTART, TINY
@@ -142,6 +143,17 @@ def test_plot_draws_per_epoch_losses(runs: list[Path], tmp_path: Path) -> None:
     assert series["D"][1] == pytest.approx([(d[0] + d[1]) / 2, (d[2] + d[3]) / 2])
     c = [r["cycle_A"] + r["cycle_B"] for r in rows]
     assert series["cycle"][1] == pytest.approx([(c[0] + c[1]) / 2, (c[2] + c[3]) / 2])
+
+
+def test_plot_by_step_has_a_point_per_logged_step(runs: list[Path], tmp_path: Path) -> None:
+    out = tmp_path / "steps.png"
+    result = invoke("plot", runs[0], "--out", out, "--by", "step")
+    assert result.exit_code == 0, result.output
+    assert "4 steps" in result.output and cv2.imread(str(out)) is not None
+    rows = [json.loads(line) for line in (runs[0] / "metrics.jsonl").read_text().splitlines()]
+    series = step_series(rows)
+    assert series["G"] == ([r["step"] for r in rows], [pytest.approx(r["G"]) for r in rows])
+    assert series["D"][1] == [pytest.approx(r["D_A"] + r["D_B"]) for r in rows]
 
 
 def test_epoch_series_weights_rows_by_the_steps_they_cover() -> None:

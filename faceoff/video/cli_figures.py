@@ -44,17 +44,25 @@ def compare(runs: tuple[str, ...], out: str, frames: int, direction: str) -> Non
 @click.command()
 @click.argument("runs", nargs=-1, metavar="RUN...")
 @click.option("--out", required=True, type=click.Path(), help="The PNG to write, e.g. losses.png.")
-def plot(runs: tuple[str, ...], out: str) -> None:
+@click.option(
+    "--by",
+    type=click.Choice(["epoch", "step"]),
+    default="epoch",
+    show_default=True,
+    help="One point per epoch (the paper's figure), or per logged step (for short runs).",
+)
+def plot(runs: tuple[str, ...], out: str, by: str) -> None:
     """Generator, discriminator and cycle loss per epoch, one line per RUN (the paper's Figure 7).
 
     Each epoch's value is the mean of the run's metrics.jsonl rows in that epoch (weighted by the
-    steps each row covers); D is D_A + D_B, cycle is cycle_A + cycle_B.
+    steps each row covers); with --by step, every metrics.jsonl row is a point. D is D_A + D_B,
+    cycle is cycle_A + cycle_B.
     """
     from faceoff.video.figures import plot as make
 
-    series = make(runs, out)
-    epochs = ", ".join(f"{label} {len(s['G'][0])} epochs" for label, s in series.items())
-    click.echo(f"wrote {out}: {epochs}")
+    series = make(runs, out, by=by)
+    points = ", ".join(f"{label} {len(s['G'][0])} {by}s" for label, s in series.items())
+    click.echo(f"wrote {out}: {points}")
 
 
 COMMANDS: list[click.Command] = [compare, plot]

@@ -305,8 +305,26 @@ def epoch_series(rows: Sequence[dict[str, Any]]) -> dict[str, tuple[list[int], l
     }
 
 
-def plot(runs: Sequence[str | Path], out: str | Path) -> dict[str, dict[str, Any]]:
-    """Figure 7: three panels (G, D, cycle) of loss per epoch, one line per run."""
+def step_series(rows: Sequence[dict[str, Any]]) -> dict[str, tuple[list[int], list[float]]]:
+    """G, D and cycle losses at every logged step (each row already a mean over its interval):
+    for short runs, where a per-epoch curve would have two or three points."""
+    out: dict[str, tuple[list[int], list[float]]] = {name: ([], []) for name in SERIES}
+    for row in sorted(rows, key=lambda r: r["step"]):
+        for name, terms in _TERMS.items():
+            values = [row.get(term) for term in terms]
+            if all(v is not None for v in values):
+                out[name][0].append(int(row["step"]))
+                out[name][1].append(float(sum(values)))
+    return out
+
+
+def plot(
+    runs: Sequence[str | Path], out: str | Path, by: str = "epoch"
+) -> dict[str, dict[str, Any]]:
+    """Figure 7: three panels (G, D, cycle) of loss per epoch (or per logged step, ``by="step"``),
+    one line per run."""
+    if by not in ("epoch", "step"):
+        raise FaceoffError(f"--by {by!r}: expected epoch or step")
     opened = open_runs(runs)
     out_path = check_out(out)
     series: dict[str, dict[str, Any]] = {}
@@ -321,7 +339,7 @@ def plot(runs: Sequence[str | Path], out: str | Path) -> dict[str, dict[str, Any
             raise FaceoffError(f"{run.metrics_path}: no rows; the run has not logged a step yet")
         if not all(isinstance(r, dict) and "step" in r and "epoch" in r for r in rows):
             raise FaceoffError(f"{run.metrics_path}: rows without 'step' and 'epoch'")
-        series[run.label] = epoch_series(rows)
+        series[run.label] = epoch_series(rows) if by == "epoch" else step_series(rows)
 
     import matplotlib
 
@@ -334,9 +352,10 @@ def plot(runs: Sequence[str | Path], out: str | Path) -> dict[str, dict[str, Any
             for label, per_run in series.items():
                 epochs, values = per_run[name]
                 if epochs:
-                    ax.plot(epochs, values, marker="o", ms=3, lw=1.4, label=label)
+                    marker = "o" if by == "epoch" else None
+                    ax.plot(epochs, values, marker=marker, ms=3, lw=1.4, label=label)
             ax.set_title(_TITLES[name], fontsize=10)
-            ax.set_xlabel("epoch")
+            ax.set_xlabel(by)
             ax.grid(alpha=0.3)
             ax.xaxis.get_major_locator().set_params(integer=True)
             if ax.get_legend_handles_labels()[0]:
