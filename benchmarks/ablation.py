@@ -227,13 +227,13 @@ def stage_report(args: argparse.Namespace) -> None:
     (args.out / "ablation.json").write_text(json.dumps(results, indent=2) + "\n")
     table = markdown(results, params)
     print(table)
-    _write_table(table)
-    _figures(args, runs)
+    _write_table(table, args.docs / "results.md")
+    _figures(runs, args.docs / "images")
 
 
 def markdown(results: dict[str, Any], params: list[str]) -> str:
     """The main table (metrics by configuration) and the per-parameter expression table."""
-    n = max(e["expression"]["n"] for e in results["configs"].values())
+    n = max(len(e["runs"]) for e in results["configs"].values())
     head = ["configuration", *(c[1] for c in COLUMNS), "train min"]
     lines = [
         "| " + " | ".join(head) + " |",
@@ -253,10 +253,11 @@ def markdown(results: dict[str, Any], params: list[str]) -> str:
         ]
         lines.append(f"| *{label}* | " + " | ".join(cells) + " | |")
     held_out = results["references"]["none"]["held_out"]
+    floor = "n/a" if held_out is None else f"{held_out:.2f}"
     lines.append("")
     lines.append(
         f"Mean ± standard deviation over {n} seeds. The probe's own error on held-out real B "
-        f"frames, the floor of the expression error: {held_out:.2f}."
+        f"frames, the floor of the expression error: {floor}."
     )
     lines.append("")
     lines.append("Expression error per parameter the probe can read (normalised as above):")
@@ -279,8 +280,8 @@ def markdown(results: dict[str, Any], params: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _write_table(table: str) -> None:
-    doc = ROOT / "docs" / "results.md"
+def _write_table(table: str, doc: Path) -> None:
+    """The table between the markers of ``doc`` (left alone without them)."""
     if not doc.is_file():
         return
     text = doc.read_text(encoding="utf-8")
@@ -291,10 +292,10 @@ def _write_table(table: str) -> None:
     doc.write_text(f"{before}{MARKER_START}\n{table}\n{MARKER_END}{after}", encoding="utf-8")
 
 
-def _figures(args: argparse.Namespace, runs: dict[str, list[Path]]) -> None:
+def _figures(runs: dict[str, list[Path]], images: Path) -> None:
     """Figure 6 and 7 of the first seed's runs, through the faceoff commands themselves."""
     chosen = [paths[0] for paths in runs.values() if paths]
-    images = ROOT / "docs" / "images"
+    images.mkdir(parents=True, exist_ok=True)
     for command, name in (("compare", "ablation-compare.png"), ("plot", "ablation-losses.png")):
         extra = ["--frames", "5"] if command == "compare" else ["--by", "step"]
         subprocess.run(
@@ -321,6 +322,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=0, help="Threads per run (0: auto).")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "ablation")
     parser.add_argument("--force", action="store_true", help="Evaluate again.")
+    parser.add_argument(
+        "--docs",
+        type=Path,
+        default=ROOT / "docs",
+        help="Where the report goes: the table into DOCS/results.md, figures into DOCS/images.",
+    )
     parser.add_argument(
         "--set",
         dest="set_args",
