@@ -195,8 +195,8 @@ class TrainSpec(_Strict):
     fused_optimizer: bool = Field(
         True,
         description=(
-            "Multi-tensor optimiser updates: fused kernels on CUDA (where the optimiser has"
-            " them), foreach elsewhere; off: one tensor at a time."
+            "Multi-tensor optimiser updates: fused kernels where the optimiser has them (Adam,"
+            " on CUDA and the CPU), foreach otherwise; off: one tensor at a time."
         ),
     )
     workers: int | Literal["auto"] = Field(

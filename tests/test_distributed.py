@@ -38,7 +38,7 @@ from faceoff.plugins import get_registry
 from faceoff.spec import load_spec
 from faceoff.train.cyclegan import CycleGAN
 from faceoff.train.distributed import setup
-from tiny import QUICKSTART, TINY, set_args
+from tiny import QUICKSTART, TINY, cancelled_biases, set_args
 
 WORLD = 2
 STEPS = 3
@@ -56,22 +56,9 @@ def _flat(model: CycleGAN) -> torch.Tensor:
     return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
 
 
-def _cancelled_names(model: CycleGAN) -> set[str]:
-    """The biases of convolutions that an instance norm right after cancels."""
-    convs = (nn.Conv2d, nn.ConvTranspose2d)
-    ids = {
-        id(a.bias)
-        for seq in model.modules()
-        if isinstance(seq, nn.Sequential)
-        for a, b in zip(seq, list(seq)[1:])
-        if isinstance(a, convs) and a.bias is not None and isinstance(b, nn.InstanceNorm2d)
-    }
-    return {n for n, p in model.named_parameters() if id(p) in ids}
-
-
 def _cancelled(model: CycleGAN) -> torch.Tensor:
     """Which entries of :func:`_flat` are such biases."""
-    names = _cancelled_names(model)
+    names = cancelled_biases(model)
     return torch.cat([torch.full((p.numel(),), n in names) for n, p in model.named_parameters()])
 
 
@@ -166,7 +153,7 @@ def test_two_ranks_stay_identical_and_match_one_process_on_the_global_batch(
 
     resolved = load_spec(QUICKSTART, get_registry(), [*TINY, *EXACT])
     single = CycleGAN(resolved, torch.device("cpu"), torch.Generator().manual_seed(0))
-    cancelled = _cancelled_names(single)
+    cancelled = cancelled_biases(single)
     keep = ~_cancelled(single)
     assert 0 < int((~keep).sum()) < 0.05 * len(keep)
     assert len(saved["grads"]) == 2 * STEPS  # a generator and a critic step each

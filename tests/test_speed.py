@@ -13,9 +13,9 @@ import torch
 from faceoff.errors import FaceoffError
 from faceoff.plugins import get_registry
 from faceoff.spec import load_spec
-from faceoff.train.cyclegan import NETWORKS, CycleGAN
+from faceoff.train.cyclegan import CycleGAN
 from faceoff.train.run import train
-from tiny import QUICKSTART, ROOT, TINY
+from tiny import QUICKSTART, ROOT, TINY, cancelled_biases
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import bench
@@ -68,16 +68,22 @@ def test_channels_last_gives_the_same_losses_as_nchw() -> None:
             assert b[k] == pytest.approx(a[k], rel=1e-4, abs=1e-5), k
 
 
-def test_foreach_optimizer_gives_the_same_weights_as_the_plain_one() -> None:
+def test_fused_optimizer_gives_the_same_weights_as_the_plain_one() -> None:
     fast, batches = model_and_batches("train.fused_optimizer=true")
     plain, _ = model_and_batches("train.fused_optimizer=false")
-    assert fast.opt_G.param_groups[0]["foreach"] and not plain.opt_G.param_groups[0]["foreach"]
+    assert fast.opt_G.param_groups[0]["fused"]  # Adam: fused kernels on the CPU too
+    assert not plain.opt_G.param_groups[0]["fused"] and not plain.opt_G.param_groups[0]["foreach"]
     for batch in batches:
         fast.train_step(batch)
         plain.train_step(batch)
-    for name in NETWORKS:
-        a, b = getattr(fast, name).state_dict(), getattr(plain, name).state_dict()
-        for key in a:
+    # A convolution's bias right before an instance norm is cancelled by it: its gradient is
+    # rounding noise, which Adam normalises into steps of +-lr whose sign depends on the order
+    # of the arithmetic. Everything else must agree.
+    cancelled = cancelled_biases(plain)
+    assert cancelled and len(cancelled) < len(list(plain.named_parameters())) // 2
+    a, b = dict(fast.named_parameters()), dict(plain.named_parameters())
+    for key in a:
+        if key not in cancelled:
             torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from torch import nn
+
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "examples" / "quickstart.json"
 
@@ -27,3 +29,16 @@ TINY = [
 def set_args(overrides: list[str]) -> list[str]:
     """``--set`` arguments for a CLI call."""
     return [arg for item in overrides for arg in ("--set", item)]
+
+
+def cancelled_biases(model: nn.Module) -> set[str]:
+    """The biases of convolutions that an instance norm right after cancels."""
+    convs = (nn.Conv2d, nn.ConvTranspose2d)
+    ids = {
+        id(a.bias)
+        for seq in model.modules()
+        if isinstance(seq, nn.Sequential)
+        for a, b in zip(seq, list(seq)[1:])
+        if isinstance(a, convs) and a.bias is not None and isinstance(b, nn.InstanceNorm2d)
+    }
+    return {n for n, p in model.named_parameters() if id(p) in ids}
