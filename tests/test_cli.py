@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -17,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from faceoff.cli import cli
-from tiny import QUICKSTART, ROOT, TINY, set_args
+from tiny import QUICKSTART, ROOT, TINY, set_args, start_training
 
 
 def invoke(*args: str):
@@ -165,20 +163,7 @@ def test_interrupt_checkpoints_and_resume_continues(tmp_path: Path) -> None:
         "--no-progress",
         *set_args([*TINY, "output.checkpoint_every=1000", "schedule.epochs=500"]),
     ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "faceoff", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    metrics = run / "metrics.jsonl"
-    deadline = time.monotonic() + 120
-    while not (metrics.is_file() and metrics.read_text().count("\n") >= 3):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.2)
+    proc = start_training(args, run, steps=3, timeout=120)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2
@@ -187,5 +172,5 @@ def test_interrupt_checkpoints_and_resume_continues(tmp_path: Path) -> None:
     assert (run / "checkpoints" / f"step_{step:08d}.safetensors").is_file()
     done = faceoff(*args, "--resume", "--set", f"train.max_steps={step + 2}")
     assert done.returncode == 0, done.stderr
-    steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
-    assert steps == list(range(1, step + 3))
+    rows = (run / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in rows] == list(range(1, step + 3))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from faceoff.train import launch
-from tiny import QUICKSTART, ROOT, TINY, set_args
+from tiny import QUICKSTART, ROOT, TINY, set_args, start_training
 
 
 def _python(code: str) -> subprocess.Popen:
@@ -56,20 +56,7 @@ def test_sigterm_to_the_launcher_stops_all_ranks_with_a_checkpoint(tmp_path: Pat
         "2",
         *set_args([*TINY, "output.checkpoint_every=1000", "schedule.epochs=500"]),
     ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "faceoff", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    metrics = run / "metrics.jsonl"
-    deadline = time.monotonic() + 180
-    while not (metrics.is_file() and metrics.read_text().count("\n") >= 2):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.2)
+    proc = start_training(args, run, steps=2, timeout=180)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=180)
     assert proc.returncode == 2, err[-2000:]
@@ -88,11 +75,12 @@ def test_sigterm_to_the_launcher_stops_all_ranks_with_a_checkpoint(tmp_path: Pat
             f"train.max_steps={step + 1}",
         ],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
         capture_output=True,
         text=True,
         timeout=180,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
+    metrics = (run / "metrics.jsonl").read_text()
+    steps = [json.loads(line)["step"] for line in metrics.splitlines()]
     assert steps == list(range(1, step + 2))

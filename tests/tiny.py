@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from torch import nn
@@ -42,3 +46,23 @@ def cancelled_biases(model: nn.Module) -> set[str]:
         if isinstance(a, convs) and a.bias is not None and isinstance(b, nn.InstanceNorm2d)
     }
     return {n for n, p in model.named_parameters() if id(p) in ids}
+
+
+def start_training(args: list[str], run: Path, steps: int, timeout: float) -> subprocess.Popen:
+    """``python -m faceoff ARGS`` in the background, returned once ``run`` has logged ``steps``
+    metrics rows (so a signal sent next reaches a process in its training loop)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "faceoff", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    metrics = run / "metrics.jsonl"
+    deadline = time.monotonic() + timeout
+    while not (metrics.is_file() and metrics.read_text().count("\n") >= steps):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    return proc

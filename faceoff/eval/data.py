@@ -105,57 +105,6 @@ def _load(key: str, where: str) -> EvalData:
     return from_domains(train, test, data.crop_size, source, data.load_size)
 
 
-_KEPT = 2  # data sets kept in memory
-_cache: dict[str, EvalData] = {}
-
-
-def _load(key: str, where: str) -> EvalData:
-    from faceoff.plugins import get_registry
-    from faceoff.spec import resolve
-
-    resolved = resolve(json.loads(key), get_registry(), source=where)
-    data = resolved.spec.data
-    built = resolved.build("data.source")
-    train = built.load("train", data.load_size)
-    test = built.load("test", data.load_size)
-    if len(test[0]) == 0 or len(test[1]) == 0:
-        warn(f"{where}: the data source has no test frames; evaluating on its training frames")
-        test = train
-    for i, domain in enumerate(train):
-        if len(domain) == 0:
-            raise FaceoffError(f"{where}: the data source has no frames of {'AB'[i]}")
-    if resolved.spec.mask is not None and resolved.spec.mask.mode == "crop":
-        # Its generators never saw a background: judge them, and train the judges, on masked
-        # frames (the judges' cache key follows the frames' content).
-        train, test = mask_out(resolved, train), mask_out(resolved, test)
-    source = resolved.to_dict()["data"]["source"]
-    return from_domains(train, test, data.crop_size, source, data.load_size)
-
-
-def _masked(resolved: Any, domains: tuple[Domain, Domain]) -> tuple[Domain, Domain]:
-    """Frames times their masks, as a run with ``mask.mode`` crop saw them in training.
-
-    Its generators never saw a background, so they are judged on masked frames, and the judges
-    learn the masked people too (their cache key follows the frames' content).
-    """
-    from faceoff.masks import MaskCache, compute_masks
-
-    spec = resolved.spec.mask
-    provider = resolved.build("mask.provider")
-    component, params = resolved.components["mask.provider"]
-    cache = MaskCache(component, params.model_dump(mode="json")) if spec.cache else None
-    out = []
-    for domain, label in zip(domains, "AB"):
-        if len(domain) == 0:
-            out.append(domain)
-            continue
-        done = compute_masks(provider, domain, label, cache=cache, no_face="empty")
-        weight = np.clip(done.masks.astype(np.float32), 0.0, 1.0)[..., None]
-        frames = np.round(domain.frames.astype(np.float32) * weight).astype(np.uint8)
-        out.append(Domain(frames, domain.names, domain.params, domain.truth))
-    return out[0], out[1]
-
-
 def load_eval_data(spec: dict[str, Any], where: str) -> EvalData:
     """The run's data, rebuilt from its spec through the plugin registry.
 

@@ -10,7 +10,8 @@ from rich.table import Table
 _HINTS = {
     "expression": "probe error on translated frames; near held-out = ideal, near 1 = nothing moved",
     "identity": "share of outputs the A-vs-B classifier takes for the target; 1 = looks like them",
-    "stability": "output frame-to-frame change / input's; 1 = as steady, > 1 = flickers",
+    "stability": "output frame-to-frame change / input's; > 1 flickers, far below 1 = blur or "
+    "a frozen output",
     "cycle": "round trip back to the source; higher PSNR/SSIM = more of the input kept",
     "landmarks": "real-face landmark agreement between input and output (dlib)",
 }
