@@ -18,6 +18,7 @@ cv2 = pytest.importorskip("cv2")
 
 from faceoff.errors import FaceoffError  # noqa: E402
 from faceoff.eval.landmarks import (  # noqa: E402
+    MIN_FRAMES,
     LandmarksUnavailable,
     build_provider,
     expression_series,
@@ -112,7 +113,7 @@ def test_frames_without_a_face_count_zero(sequence: np.ndarray, provider) -> Non
     assert (got["faces_in"], got["faces_out"], got["both"]) == (len(STRETCH), 0, 0)
     assert got["mouth_corr"] is None and got["eye_corr"] is None
     assert got["mouth_mae"] is None and got["eye_mae"] is None
-    assert got["reason"].startswith("fewer than 3 frames with a face in both")
+    assert got["reason"].startswith(f"fewer than {MIN_FRAMES} frames with a face in both")
 
 
 def test_small_frames_are_upscaled_for_the_detector(

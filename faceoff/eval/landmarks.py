@@ -3,7 +3,8 @@
 A generator that keeps the input's expression opens its output's mouth and eyes when the input's
 open. So over a contiguous sequence, the mouth and eye aspect ratios of the output frames should
 follow those of the input frames: their Pearson correlation measures it, and the mean absolute
-difference stands in where the correlation is undefined (fewer than 3 faces, a constant series).
+difference stands in where the correlation is undefined (too few frames with faces, a constant
+series).
 
 Definitions, on dlib's 68-point layout (iBUG 300-W, 0-based indices):
 
@@ -32,7 +33,7 @@ from faceoff.errors import FaceoffError
 MOUTH_OPENING = ((61, 67), (62, 66), (63, 65))  # inner lip, top point to the one below it
 MOUTH_CORNERS = (48, 54)  # outer lip corners
 EYES = (36, 42)  # first point (outer corner for 36, inner for 42) of each eye's 6
-MIN_FRAMES = 3  # a correlation over fewer frames says nothing
+MIN_FRAMES = 10  # a correlation over fewer frames says little (4 frames read -0.66 by chance)
 
 
 class LandmarksUnavailable(FaceoffError):
@@ -159,9 +160,10 @@ def landmark_consistency(inputs: np.ndarray, outputs: np.ndarray, **kw: Any) -> 
     """How well the outputs keep the inputs' expression: uint8 RGB [N, H, W, 3] each, same N.
 
     Returns "mouth_corr" and "eye_corr" (Pearson, over frames with a face in both; None with a
-    "reason" when fewer than 3 such frames, a series is constant, or dlib is unavailable: an
-    evaluation goes on without them), "mouth_mae" and "eye_mae" (mean |output - input| aspect
-    ratio; None without a frame), "frames", "faces_in", "faces_out", "both" and "reason".
+    "reason" when fewer than MIN_FRAMES such frames, a series is constant, or dlib is
+    unavailable: an evaluation goes on without them), "mouth_mae" and "eye_mae" (mean
+    |output - input| aspect ratio; None without a frame), "frames", "faces_in", "faces_out",
+    "both" and "reason".
     ``kw`` goes to :func:`expression_series` (``detector_size``, ``provider``).
     """
     inputs = _check_frames(inputs, "inputs")
