@@ -46,14 +46,6 @@ def run_name(config: str, seed: int) -> str:
     return f"{config}-s{seed}"
 
 
-def total_steps(run: Path) -> int | None:
-    """The run's planned number of steps, from its resolved spec (None before it starts)."""
-    meta = run / "train_time.json"
-    if meta.is_file():
-        return json.loads(meta.read_text())["steps"]
-    return None
-
-
 def finished(run: Path) -> bool:
     return (run / "train_time.json").is_file()
 

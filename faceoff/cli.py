@@ -95,7 +95,7 @@ def run(
     from faceoff.train.run import train
 
     if nproc > 1:
-        _run_with_torchrun(spec, out, overrides, resume, overwrite, no_progress, nproc, run_dir)
+        _run_in_processes(spec, out, overrides, resume, overwrite, no_progress, nproc, run_dir)
         return
     result = train(
         resolved, run_dir, resume=resume, overwrite=overwrite, show_progress=not no_progress
@@ -126,7 +126,7 @@ def run(
         )
 
 
-def _run_with_torchrun(
+def _run_in_processes(
     spec: str,
     out: str | None,
     overrides: tuple[str, ...],

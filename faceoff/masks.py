@@ -203,16 +203,21 @@ def compute_masks(
     return DomainMasks(kept, out, found, len(domain), cached)
 
 
+def spec_provider(resolved: Any) -> tuple[MaskProvider, MaskCache | None]:
+    """The mask provider a resolved spec names, and its cache unless ``mask.cache`` is off."""
+    provider = resolved.build("mask.provider")
+    component, params = resolved.components["mask.provider"]
+    use = resolved.spec.mask.cache
+    return provider, MaskCache(component, params.model_dump(mode="json")) if use else None
+
+
 def mask_out(resolved: Any, domains: tuple[Domain, Domain]) -> tuple[Domain, Domain]:
     """Frames times their masks (clipped to [0, 1]): what a ``mask.mode`` crop run's networks see.
 
     For figures and evaluation of such a run; frames without a face become black (their policy
     is ``empty`` here whatever the spec says, so a test sequence keeps every frame).
     """
-    spec = resolved.spec.mask
-    provider = resolved.build("mask.provider")
-    component, params = resolved.components["mask.provider"]
-    cache = MaskCache(component, params.model_dump(mode="json")) if spec.cache else None
+    provider, cache = spec_provider(resolved)
     out = []
     for domain, label in zip(domains, "AB"):
         if len(domain) == 0:

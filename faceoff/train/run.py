@@ -33,7 +33,7 @@ from faceoff.console import info, progress, warn
 from faceoff.data import Domain
 from faceoff.errors import FaceoffError
 from faceoff.io import write_json
-from faceoff.masks import MaskCache, cache_root, compute_masks
+from faceoff.masks import cache_root, compute_masks, spec_provider
 from faceoff.spec import ResolvedSpec
 from faceoff.train.batches import (
     GIB,
@@ -112,9 +112,7 @@ def _load_data(resolved: ResolvedSpec) -> Data:
         test_a, test_b = train_a, train_b
     masks: list[Any] = [None, None]
     if spec.mask is not None:
-        provider = resolved.build("mask.provider")
-        component, params = resolved.components["mask.provider"]
-        cache = MaskCache(component, params.model_dump(mode="json")) if spec.mask.cache else None
+        provider, cache = spec_provider(resolved)
         done = [
             compute_masks(provider, d, label, cache=cache, no_face=spec.mask.no_face)
             for d, label in ((train_a, "A"), (train_b, "B"))
