@@ -171,12 +171,20 @@ def build(resolved: ResolvedSpec, device: torch.device) -> CycleGAN:
 
 
 def compare_losses(resolved: ResolvedSpec, device: torch.device) -> dict[str, Any]:
-    """Our fp32 step and the plain step from the same weights on the same batch: the losses."""
+    """Our fp32 step and the plain step from the same weights on the same batch: the losses.
+
+    TF32 is off meanwhile: with it (PyTorch's default for CUDA convolutions, and what the timed
+    fp32 steps use) two orders of the same sums differ by ~1e-4 on CUDA."""
     ours = build(resolved, device)
     plain = PlainStep(copy.deepcopy(ours), resolved.spec)
     batch = make_batches(resolved, 1, seed=123)[0]
-    a = {k: float(v) for k, v in ours.train_step(batch).items()}
-    b = {k: float(v) for k, v in plain(batch).items()}
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        a = {k: float(v) for k, v in ours.train_step(batch).items()}
+        b = {k: float(v) for k, v in plain(batch).items()}
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
     worst = max(abs(a[k] - b[k]) / max(abs(b[k]), 1e-6) for k in b)
     return {"ours": a, "plain": b, "max_rel_diff": worst}
 

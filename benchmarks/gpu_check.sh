@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check, about 5 minutes (at most 11) on one GPU: the CUDA tests, the benchmark at 256 px and 64 px in
+# GPU check, about 8 minutes (at most 13) on one GPU: the CUDA tests, the benchmark at 256 px and 64 px in
 # fp32, bf16 and fp16 (and bf16 with torch.compile), the quickstart trained on the GPU, and the
 # clear refusal of more processes than GPUs. Everything goes to $OUT (default benchmarks/out):
 # log.txt, bench_gpu.json, bench_compile.json, and the quickstart's metrics, last sample grid,
@@ -8,7 +8,7 @@
 #   bash benchmarks/gpu_check.sh
 #
 # On a machine without package registries, put wheels of what is missing in .whl/ (see
-# docs/performance.md); they are installed into /tmp/site.
+# benchmarks/README.md); they are installed into /tmp/site.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-benchmarks/out}"
@@ -72,7 +72,7 @@ timeout 60 python3 -m faceoff run examples/quickstart.json --set train.device=cu
     --set train.max_steps=4 --out "$(mktemp -d)/two" --no-progress --nproc 2 2>&1 \
     | tail -n 4 | tee -a "$LOG"
 
-step 120 "benchmark: paper (256 px), bf16 with torch.compile" \
+step 240 "benchmark: paper (256 px), bf16 with torch.compile" \
     python3 benchmarks/bench.py --device cuda --config paper --precision bf16 --compile \
     --steps 30 --warmup 5 --json "$OUT/bench_compile.json"
 say "done"
