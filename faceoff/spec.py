@@ -188,7 +188,11 @@ class TrainSpec(_Strict):
     channels_last: bool = Field(
         False, description="Keep the networks and images in channels-last memory format."
     )
-    compile: bool = Field(False, description="torch.compile the four networks.")
+    compile: bool = Field(
+        False,
+        description="torch.compile the four networks: the fastest step (about 1.4x eager bf16 "
+        "on a CPU), after a minute or more of compiling at the start of a run.",
+    )
     cudnn_benchmark: bool = Field(
         True, description="On CUDA, let cuDNN pick the fastest convolution algorithms."
     )

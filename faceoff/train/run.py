@@ -324,6 +324,8 @@ def _train(
             f"{dist.world} processes, {spec.train.batch_size} images each: "
             f"{spec.train.batch_size * dist.world} per step"
         )
+    if spec.train.compile and dist.is_main:
+        info("train.compile: the first steps compile the networks (a minute or more)")
     dist.barrier()
 
     loop = _Loop(
