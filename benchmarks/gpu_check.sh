@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # GPU check, about 8 minutes (at most 13) on one GPU: the CUDA tests, the benchmark at 256 px
 # and 64 px in fp32, bf16 and fp16 (and bf16 with torch.compile), the quickstart trained on the
-# GPU, and the clear refusal of more processes than GPUs. Everything goes to $OUT (default benchmarks/out):
-# log.txt, bench_gpu.json, bench_compile.json, and the quickstart's metrics, last sample grid,
-# resolved spec and generators (so `faceoff eval` can score it on another machine).
+# GPU, and the clear refusal of more processes than GPUs. Everything goes to $OUT (default
+# benchmarks/out): log.txt, bench_gpu.json, bench_compile.json, and the quickstart's metrics,
+# last sample grid, resolved spec and generators (so `faceoff eval` can score it elsewhere).
 #
 #   bash benchmarks/gpu_check.sh
 #
