@@ -48,7 +48,8 @@ step 120 "benchmark: paper (256 px) and small (64 px), fp32/bf16/fp16, channels-
 
 QS=$(mktemp -d)/quickstart
 step 150 "quickstart on the GPU (1,500 steps, fp32)" \
-    python3 -m faceoff run examples/quickstart.json --set train.device=cuda --out "$QS" --no-progress
+    python3 -m faceoff run examples/quickstart.json --set train.device=cuda --out "$QS" \
+    --no-progress
 if [ -f "$QS/metrics.jsonl" ]; then
     cp "$QS/metrics.jsonl" "$OUT/qs_metrics.jsonl"
     cp "$QS/spec.json" "$OUT/qs_spec.json"
