@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from faceoff.cli import cli
-from tiny import QUICKSTART, ROOT, TINY, set_args, start_training
+from tiny import QUICKSTART, ROOT, run_args, start_training
 
 
 def invoke(*args: str):
@@ -119,14 +119,7 @@ def test_data_export_then_training_on_the_folders(tmp_path: Path) -> None:
     a, _ = source.load("test", 40)
     assert len(a) == 2 and a.params is not None and a.params["mouth_open"].shape == (2,)
     spec = f'data.source={{"plugin": "frames", "params": {{"root": "{out}"}}}}'
-    run = invoke(
-        "run",
-        str(QUICKSTART),
-        "--out",
-        str(tmp_path / "run"),
-        "--no-progress",
-        *set_args([*TINY, spec, "train.max_steps=2"]),
-    )
+    run = invoke(*run_args(tmp_path / "run", [spec, "train.max_steps=2"]))
     assert run.exit_code == 0, run.output
     assert (tmp_path / "run" / "checkpoints" / "step_00000002.safetensors").is_file()
     again = invoke("data", "synthetic", str(out))
@@ -155,14 +148,7 @@ def test_corrupt_frames_are_skipped_and_counted(tmp_path: Path) -> None:
 
 def test_interrupt_checkpoints_and_resume_continues(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    args = [
-        "run",
-        str(QUICKSTART),
-        "--out",
-        str(run),
-        "--no-progress",
-        *set_args([*TINY, "output.checkpoint_every=1000", "schedule.epochs=500"]),
-    ]
+    args = run_args(run, ["output.checkpoint_every=1000", "schedule.epochs=500"])
     proc = start_training(args, run, steps=3, timeout=120)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)

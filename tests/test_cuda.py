@@ -14,19 +14,13 @@ import pytest
 import torch
 
 from faceoff.errors import FaceoffError
-from faceoff.plugins import get_registry
-from faceoff.spec import load_spec
 from faceoff.train.cyclegan import CycleGAN
 from faceoff.train.run import train
-from tiny import QUICKSTART, TINY
+from tiny import tiny_spec
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 DEV = "cuda"  # a module name, so the logic can be dry-run on the CPU: test_cuda.DEV = "cpu"
-
-
-def tiny_spec(*extra: str):
-    return load_spec(QUICKSTART, get_registry(), [*TINY, *extra])
 
 
 def metrics(run: Path) -> list[dict]:

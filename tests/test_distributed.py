@@ -38,7 +38,7 @@ from faceoff.plugins import get_registry
 from faceoff.spec import load_spec
 from faceoff.train.cyclegan import CycleGAN
 from faceoff.train.distributed import setup
-from tiny import QUICKSTART, TINY, cancelled_biases, set_args
+from tiny import QUICKSTART, TINY, cancelled_biases, run_args
 
 WORLD = 2
 STEPS = 3
@@ -180,19 +180,7 @@ def test_two_ranks_stay_identical_and_match_one_process_on_the_global_batch(
 def test_faceoff_run_nproc_2_writes_one_run(tmp_path: Path) -> None:
     run = tmp_path / "run"
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "faceoff",
-            "run",
-            str(QUICKSTART),
-            "--out",
-            str(run),
-            "--no-progress",
-            "--nproc",
-            "2",
-            *set_args([*TINY, "train.max_steps=2"]),
-        ],
+        [sys.executable, "-m", "faceoff", *run_args(run, ["train.max_steps=2"], "--nproc", "2")],
         capture_output=True,
         text=True,
         timeout=180,

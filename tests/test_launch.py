@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from faceoff.train import launch
-from tiny import QUICKSTART, ROOT, TINY, set_args, start_training
+from tiny import ROOT, run_args, start_training
 
 
 def _python(code: str) -> subprocess.Popen:
@@ -46,16 +46,7 @@ def test_rank_env_is_what_torchrun_gives(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_sigterm_to_the_launcher_stops_all_ranks_with_a_checkpoint(tmp_path: Path) -> None:
     """A scheduler stopping the job signals the launcher alone; the ranks must hear of it."""
     run = tmp_path / "run"
-    args = [
-        "run",
-        str(QUICKSTART),
-        "--out",
-        str(run),
-        "--no-progress",
-        "--nproc",
-        "2",
-        *set_args([*TINY, "output.checkpoint_every=1000", "schedule.epochs=500"]),
-    ]
+    args = run_args(run, ["output.checkpoint_every=1000", "schedule.epochs=500"], "--nproc", "2")
     proc = start_training(args, run, steps=2, timeout=180)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=180)

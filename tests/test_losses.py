@@ -19,7 +19,6 @@ from faceoff.components import PluginInfo
 from faceoff.errors import FaceoffError
 from faceoff.hookspecs import hookimpl
 from faceoff.plugins import get_registry, load_registry
-from faceoff.spec import load_spec
 from faceoff.train.cyclegan import CycleGAN
 from faceoff.train.run import train
 from faceoff_losses import (
@@ -31,14 +30,10 @@ from faceoff_losses import (
 )
 from faceoff_losses.adversarial import gradient_penalty
 from faceoff_losses.reconstruction import ms_ssim_scales
-from tiny import QUICKSTART, TINY
+from tiny import tiny_spec
 
 # The quickstart sets Adam's settings explicitly; a WGAN spec leaves them to the loss.
 NO_OPTIMIZER = "optimizer={}"
-
-
-def tiny_spec(*extra: str, registry=None):
-    return load_spec(QUICKSTART, registry or get_registry(), [*TINY, *extra])
 
 
 def loss(name: str, **params):

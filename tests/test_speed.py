@@ -11,20 +11,14 @@ import pytest
 import torch
 
 from faceoff.errors import FaceoffError
-from faceoff.plugins import get_registry
-from faceoff.spec import load_spec
 from faceoff.train.cyclegan import CycleGAN
 from faceoff.train.run import train
-from tiny import QUICKSTART, ROOT, TINY, cancelled_biases
+from tiny import ROOT, cancelled_biases, tiny_spec
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import bench
 
 CPU = torch.device("cpu")
-
-
-def tiny_spec(*extra: str):
-    return load_spec(QUICKSTART, get_registry(), [*TINY, *extra])
 
 
 def model_and_batches(*extra: str) -> tuple[CycleGAN, list[dict]]:

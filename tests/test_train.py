@@ -17,16 +17,11 @@ from safetensors.torch import load_file, save_file
 from faceoff.components import PluginInfo
 from faceoff.errors import FaceoffError
 from faceoff.hookspecs import hookimpl
-from faceoff.plugins import get_registry, load_registry
-from faceoff.spec import load_spec
+from faceoff.plugins import load_registry
 from faceoff.train.run import train
-from tiny import QUICKSTART, TINY
+from tiny import tiny_spec
 
 TERMS = {"G", "G_AB", "G_BA", "D_A", "D_B", "cycle_A", "cycle_B", "idt_A", "idt_B"}
-
-
-def tiny_spec(*extra: str, registry=None):
-    return load_spec(QUICKSTART, registry or get_registry(), [*TINY, *extra])
 
 
 def nets(path: Path) -> dict[str, torch.Tensor]:

@@ -35,6 +35,20 @@ def set_args(overrides: list[str]) -> list[str]:
     return [arg for item in overrides for arg in ("--set", item)]
 
 
+def tiny_spec(*extra: str, registry=None):
+    """The quickstart spec with the tiny overrides, then ``extra``."""
+    from faceoff.plugins import get_registry
+    from faceoff.spec import load_spec
+
+    return load_spec(QUICKSTART, registry or get_registry(), [*TINY, *extra])
+
+
+def run_args(run: Path, overrides: list[str], *flags: str) -> list[str]:
+    """``run QUICKSTART --out RUN --no-progress FLAGS --set ...`` with the tiny overrides first."""
+    head = ["run", str(QUICKSTART), "--out", str(run), "--no-progress", *flags]
+    return head + set_args([*TINY, *overrides])
+
+
 def cancelled_biases(model: nn.Module) -> set[str]:
     """The biases of convolutions that an instance norm right after cancels."""
     convs = (nn.Conv2d, nn.ConvTranspose2d)
