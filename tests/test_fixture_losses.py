@@ -1,0 +1,62 @@
+"""A refactor changes no number: today's training computes the stored fixture's loss terms.
+
+``tests/fixtures/losses.json`` holds every loss term of the quickstart's first 50 steps and of
+tiny variants (each adversarial loss, masks, several discriminators, U-Net, dropout, RMSprop,
+channels-last, bf16), recorded by ``tests/loss_record.py`` with the code from before the training
+objective became a plugin. The run happens in a fresh process with the pinned arithmetic of
+:data:`loss_record.PINNED_ENV`, so machines of other CPU kinds compute what the fixture's did.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import loss_record
+
+FIXTURE = Path(__file__).parent / "fixtures" / "losses.json"
+
+
+def _recorded(tmp_path: Path) -> dict:
+    out = tmp_path / "now.json"
+    env = {**os.environ, **loss_record.PINNED_ENV, "FACEOFF_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run(
+        [sys.executable, str(Path(loss_record.__file__)), str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def test_training_computes_the_fixture_losses_bit_for_bit(tmp_path: Path) -> None:
+    stored = json.loads(FIXTURE.read_text())
+    now = _recorded(tmp_path)
+    assert now["runs"].keys() == stored["runs"].keys()
+    same_arithmetic = now["probe"] == stored["probe"]
+    for name, run in stored["runs"].items():
+        got = now["runs"][name]
+        assert len(got["steps"]) == len(run["steps"]), name
+        for i, (want, have) in enumerate(zip(run["steps"], got["steps"])):
+            assert have.keys() == want.keys(), f"{name} step {i + 1}: other loss terms"
+            if same_arithmetic:
+                assert have == want, f"{name} step {i + 1}: {have} != {want}"
+            elif i == 0:  # rounding differences grow chaotically after the first steps
+                for k in want:
+                    assert math.isclose(have[k], want[k], rel_tol=1e-4), f"{name} step 1 {k}"
+        if same_arithmetic:
+            assert got["networks"] == run["networks"], f"{name}: final weights differ"
+    if not same_arithmetic:
+        warnings.warn(
+            f"this CPU rounds differently from the fixture's even in the pinned arithmetic "
+            f"(probe {now['probe']} vs {stored['probe']}): only the first step was compared, "
+            "to 1e-4",
+            stacklevel=1,
+        )
