@@ -62,9 +62,7 @@ VARIANTS: dict[str, list[str]] = {
         "optimizer={}",  # the loss's proposal: RMSprop at 5e-5
     ],
     "wgan-gp": ['losses.adversarial={"plugin": "wgan-gp", "params": {"n_critic": 2}}'],
-    "l1-ssim": [
-        'losses.cycle=[{"plugin": "l1"}, {"plugin": "ssim", "params": {"win_size": 7}}]'
-    ],
+    "l1-ssim": ['losses.cycle=[{"plugin": "l1"}, {"plugin": "ssim", "params": {"win_size": 7}}]'],
     "multi-d": [_MULTI],
     "mask-weight": [_MASKS % "weight", 'losses.cycle=[{"plugin": "masked-l1"}]'],
     "mask-crop": [_MASKS % "crop"],
