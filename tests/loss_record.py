@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -25,6 +26,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "examples" / "quickstart.json"
+LEGACY_RUN = ROOT / "tests" / "fixtures" / "run-0.1"
+"""A run folder written by faceoff 0.1 (tiny networks, 2 steps): it must still resume and apply."""
 THREADS = 2
 
 PINNED_ENV = {
@@ -121,9 +124,12 @@ def _weights_hash(state: dict[str, Any]) -> str:
     return digest.hexdigest()[:16]
 
 
-def record(overrides: list[str], steps: int, spec: Path = QUICKSTART) -> dict[str, Any]:
-    """Train ``spec`` with ``overrides`` for ``steps`` steps on the CPU; the terms of each step
-    (exact float32 values) and a hash of each network's final weights."""
+def record(
+    overrides: list[str], steps: int, spec: Path = QUICKSTART, resume: Path | None = None
+) -> dict[str, Any]:
+    """Train ``spec`` with ``overrides`` for ``steps`` steps on the CPU (or continue the run in
+    ``resume`` to that step); the terms of each step (exact float32 values) and a hash of each
+    network's final weights."""
     from faceoff.plugins import get_registry
     from faceoff.spec import load_spec
     from faceoff.train import cyclegan
@@ -146,10 +152,37 @@ def record(overrides: list[str], steps: int, spec: Path = QUICKSTART) -> dict[st
             spec, get_registry(), [*overrides, *_QUIET, f"train.max_steps={steps}"]
         )
         with tempfile.TemporaryDirectory() as tmp:
-            train(resolved, Path(tmp) / "run", show_progress=False)
+            if resume is not None:
+                train(resolved, resume, resume=True, show_progress=False)
+            else:
+                train(resolved, Path(tmp) / "run", show_progress=False)
     finally:
         cyclegan.CycleGAN.train_step = original
     return {"overrides": overrides, "steps": rows, "networks": nets}
+
+
+def record_legacy_resume() -> dict[str, Any]:
+    """Resume :data:`LEGACY_RUN` (a copy) from its step-2 checkpoint to step 4."""
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp) / "run"
+        shutil.copytree(LEGACY_RUN, run)
+        return record(TINY, TINY_STEPS, resume=run)
+
+
+def legacy_apply() -> str:
+    """A hash of what ``faceoff apply`` makes of the synthetic test frames with the a2b
+    generator of :data:`LEGACY_RUN`'s checkpoint (uint8 frames)."""
+    import torch
+
+    from faceoff.plugins import get_registry
+    from faceoff.spec import load_spec
+    from faceoff.video.apply import load_generator, run_generator
+
+    spec = load_spec(LEGACY_RUN / "spec.json", get_registry())
+    test_a, _ = spec.build("data.source").load("test", spec.spec.data.crop_size)
+    generator = load_generator(LEGACY_RUN, "a2b")
+    out = run_generator(generator.net, test_a.frames, torch.device("cpu"))
+    return hashlib.sha256(out.tobytes()).hexdigest()[:16]
 
 
 def record_all() -> dict[str, Any]:
@@ -159,7 +192,14 @@ def record_all() -> dict[str, Any]:
     runs = {"quickstart": record([], QUICKSTART_STEPS)}
     for name, extra in VARIANTS.items():
         runs[name] = record([*TINY, *extra], TINY_STEPS)
-    return {"probe": probe(), "torch": torch.__version__, "env": PINNED_ENV, "runs": runs}
+    runs["resume-0.1"] = record_legacy_resume()
+    return {
+        "probe": probe(),
+        "torch": torch.__version__,
+        "env": PINNED_ENV,
+        "runs": runs,
+        "apply-0.1": legacy_apply(),
+    }
 
 
 if __name__ == "__main__":

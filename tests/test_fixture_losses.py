@@ -2,9 +2,10 @@
 
 ``tests/fixtures/losses.json`` holds every loss term of the quickstart's first 50 steps and of
 tiny variants (each adversarial loss, masks, several discriminators, U-Net, dropout, RMSprop,
-channels-last, bf16), recorded by ``tests/loss_record.py`` with the code from before the training
-objective became a plugin. The run happens in a fresh process with the pinned arithmetic of
-:data:`loss_record.PINNED_ENV`, so machines of other CPU kinds compute what the fixture's did.
+channels-last, bf16) and of a 0.1 run folder resumed (``tests/fixtures/run-0.1``), recorded by
+``tests/loss_record.py`` with the code from before the training objective became a plugin. The
+run happens in a fresh process with the pinned arithmetic of :data:`loss_record.PINNED_ENV`, so
+machines of other CPU kinds compute what the fixture's did.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def test_training_computes_the_fixture_losses_bit_for_bit(tmp_path: Path) -> Non
                     assert math.isclose(have[k], want[k], rel_tol=1e-4), f"{name} step 1 {k}"
         if same_arithmetic:
             assert got["networks"] == run["networks"], f"{name}: final weights differ"
+    if same_arithmetic:
+        assert now["apply-0.1"] == stored["apply-0.1"], "apply makes other frames of the 0.1 run"
     if not same_arithmetic:
         warnings.warn(
             f"this CPU rounds differently from the fixture's even in the pinned arithmetic "
