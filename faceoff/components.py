@@ -5,9 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
+
+from faceoff.capabilities import CheckInput, GuessParams
+
+if TYPE_CHECKING:
+    from faceoff.objective import Describe
+    from faceoff.plugins import Registry
 
 # Hook name -> component kind. The order is the order of listings and docs.
 HOOK_KINDS: dict[str, str] = {
@@ -16,10 +22,23 @@ HOOK_KINDS: dict[str, str] = {
     "register_losses": "loss",
     "register_mask_providers": "mask_provider",
     "register_data_sources": "data_source",
+    "register_objectives": "objective",
+    "register_loggers": "logger",
 }
 KINDS: tuple[str, ...] = tuple(HOOK_KINDS.values())
 LossRole = Literal["adversarial", "reconstruction"]
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+OPTIONS: dict[str, tuple[str, ...]] = {
+    "generator": ("check_input", "guess_params", "composite"),
+    "discriminator": ("check_input", "guess_params", "composite"),
+    "loss": ("role", "needs_mask", "check_input", "optimizer", "weight"),
+    "mask_provider": ("check_input", "cache_ignore"),
+    "data_source": ("check_input",),
+    "objective": ("describe", "check_input"),
+    "logger": (),
+}
+"""The registration options each kind takes, besides name, build, params and summary."""
 
 
 class NoParams(BaseModel):
@@ -40,7 +59,11 @@ class PluginInfo:
 
 @dataclass(frozen=True)
 class Component:
-    """One named, buildable thing of one kind, with its parameter model."""
+    """One named, buildable thing of one kind, with its parameter model and kind's options.
+
+    ``registry`` is the registry it was registered into: a ``composite`` component (one that
+    builds others by name, such as the ``multi`` discriminator) receives it in ``build``.
+    """
 
     kind: str
     name: str
@@ -50,18 +73,35 @@ class Component:
     plugin: PluginInfo
     role: LossRole | None = None
     needs_mask: bool = False
-    check_input: Callable[[Any, int], str | None] | None = None
+    check_input: CheckInput | None = None
     optimizer: Callable[[Any], dict[str, Any]] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    weight: float | None = None
+    guess_params: GuessParams | None = None
+    cache_ignore: tuple[str, ...] = ()
+    composite: bool = False
+    describe: Describe | None = None
+    registry: Registry | None = field(default=None, compare=False, repr=False)
 
     def input_problem(self, params: BaseModel, size: int) -> str | None:
         """Why a square input of ``size`` px would not work with these params, or None."""
-        return self.check_input(params, size) if self.check_input else None
+        if self.check_input is None:
+            return None
+        if self.composite:
+            return self.check_input(params, size, registry=self.registry)
+        return self.check_input(params, size)
+
+    def validate(self, params: BaseModel | dict[str, Any] | None) -> BaseModel:
+        """Params as this component's model (validated when raw)."""
+        if isinstance(params, self.params):
+            return params
+        return self.params.model_validate(params or {})
 
     def make(self, params: BaseModel | dict[str, Any] | None = None, **kwargs: Any) -> Any:
-        """Build the component from validated (or raw) params."""
-        if not isinstance(params, self.params):
-            params = self.params.model_validate(params or {})
+        """Build the component from validated (or raw) params; keyword arguments go to
+        ``build`` (``in_channels=3``, ...)."""
+        params = self.validate(params)
+        if self.composite:
+            kwargs["registry"] = self.registry
         return self.build(params, **kwargs)
 
 
@@ -87,32 +127,38 @@ class Register:
         *,
         params: type[BaseModel] = NoParams,
         summary: str | None = None,
-        role: LossRole | None = None,
-        needs_mask: bool = False,
-        check_input: Callable[[Any, int], str | None] | None = None,
-        optimizer: Callable[[Any], dict[str, Any]] | None = None,
-        **extra: Any,
+        **options: Any,
     ) -> None:
         """Register one component. ``name`` is short, lower-case and hyphenated.
 
-        ``check_input(params, size)`` (networks) returns why a square input of ``size`` px would
-        fail, so a spec is refused at validation instead of deep inside a forward pass.
-        ``optimizer(params)`` (adversarial losses) proposes optimiser settings, e.g.
-        ``{"name": "rmsprop", "lr": 5e-5}``, used where the spec leaves them unset.
-        ``weight=`` (reconstruction losses) is the default weight of the loss in a spec.
+        Options by kind (:data:`OPTIONS`; see ``docs/plugins.md``): ``check_input(params, size)``
+        (any kind) returns why a square input of ``size`` px would fail, so a spec is refused at
+        validation instead of deep inside a forward pass; ``role`` (losses, required):
+        ``"adversarial"`` or ``"reconstruction"``; ``needs_mask`` (losses); ``optimizer(params)``
+        (adversarial losses) proposes optimiser settings, e.g. ``{"name": "rmsprop", "lr":
+        5e-5}``; ``weight`` (reconstruction losses): the default weight in a spec;
+        ``guess_params`` (networks, :data:`faceoff.capabilities.GuessParams`); ``composite``
+        (networks that build others by name: ``build`` and ``check_input`` get ``registry=``);
+        ``cache_ignore`` (mask providers): params that do not change the masks; ``describe``
+        (objectives, required): see :mod:`faceoff.objective`.
         """
+        label = f"{self.kind} {name!r}"
         if not isinstance(name, str) or not _NAME.match(name):
             raise ValueError(f"{self.kind} name {name!r} must be lower-case and hyphenated")
         if not callable(build):
-            raise ValueError(f"{self.kind} {name!r}: build must be callable")
+            raise ValueError(f"{label}: build must be callable")
         if not (isinstance(params, type) and issubclass(params, BaseModel)):
-            raise ValueError(f"{self.kind} {name!r}: params must be a pydantic model class")
-        if self.kind == "loss" and role not in ("adversarial", "reconstruction"):
-            raise ValueError(f"loss {name!r}: role must be 'adversarial' or 'reconstruction'")
-        if self.kind != "loss" and (role is not None or needs_mask):
-            raise ValueError(f"{self.kind} {name!r}: role and needs_mask are for losses only")
-        if optimizer is not None and role != "adversarial":
-            raise ValueError(f"{self.kind} {name!r}: only adversarial losses propose an optimizer")
+            raise ValueError(f"{label}: params must be a pydantic model class")
+        allowed = OPTIONS[self.kind]
+        stray = [key for key in options if key not in allowed]
+        if stray:
+            if self.kind != "loss" and stray[0] in ("role", "needs_mask"):
+                raise ValueError(f"{label}: role and needs_mask are for losses only")
+            raise ValueError(
+                f"{label}: unknown option {stray[0]!r} for a {self.kind.replace('_', ' ')}; "
+                f"its options: {', '.join(allowed) or '(none)'}"
+            )
+        self._check(label, options)
         self.components.append(
             Component(
                 kind=self.kind,
@@ -121,10 +167,25 @@ class Register:
                 params=params,
                 summary=_summary(build, summary),
                 plugin=self.plugin,
-                role=role,
-                needs_mask=needs_mask,
-                check_input=check_input,
-                optimizer=optimizer,
-                extra=dict(extra),
+                **{k: tuple(v) if k == "cache_ignore" else v for k, v in options.items()},
             )
         )
+
+    def _check(self, label: str, options: dict[str, Any]) -> None:
+        role = options.get("role")
+        if self.kind == "loss" and role not in ("adversarial", "reconstruction"):
+            raise ValueError(f"{label}: role must be 'adversarial' or 'reconstruction'")
+        if options.get("optimizer") is not None and role != "adversarial":
+            raise ValueError(f"{label}: only adversarial losses propose an optimizer")
+        if options.get("weight") is not None and role != "reconstruction":
+            raise ValueError(f"{label}: only reconstruction losses have a default weight")
+        if self.kind == "objective" and not callable(options.get("describe")):
+            raise ValueError(f"{label}: an objective needs describe=, see faceoff.objective")
+        for key in ("check_input", "guess_params", "optimizer", "describe"):
+            if options.get(key) is not None and not callable(options[key]):
+                raise ValueError(f"{label}: {key} must be callable")
+        if "cache_ignore" in options and (
+            isinstance(options["cache_ignore"], str)
+            or not all(isinstance(k, str) for k in options["cache_ignore"])
+        ):
+            raise ValueError(f"{label}: cache_ignore must be a tuple of param names")

@@ -41,3 +41,15 @@ def register_mask_providers(register):
 @hookspec
 def register_data_sources(register):
     """Register data sources: ``build(params) -> faceoff.data.DataSource``."""
+
+
+@hookspec
+def register_objectives(register):
+    """Register training objectives: ``build(params, networks, context) -> Objective``, with
+    ``describe=`` (see :mod:`faceoff.objective`)."""
+
+
+@hookspec
+def register_loggers(register):
+    """Register loggers, run observers a spec switches on in ``output.loggers``:
+    ``build(params) -> faceoff.observers.Observer``."""

@@ -50,3 +50,13 @@ def write_bytes(path: str | Path, data: bytes) -> None:
 def write_json(path: str | Path, data: Any) -> None:
     """Write pretty JSON atomically."""
     write_bytes(path, (json.dumps(data, indent=2, sort_keys=False) + "\n").encode("utf-8"))
+
+
+def write_png(path: str | Path, image: Any) -> None:
+    """Write an RGB uint8 image [H, W, 3] as PNG, atomically."""
+    import cv2
+
+    ok, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OSError(f"could not encode {path}")
+    write_bytes(path, data.tobytes())

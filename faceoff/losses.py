@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
+
+from faceoff.capabilities import WeightedMembers
 
 
 class AdversarialLoss(nn.Module):
@@ -53,9 +57,62 @@ class ReconstructionLoss(nn.Module):
 def weighted_members(discriminator: nn.Module) -> list[tuple[float, nn.Module]]:
     """The discriminators whose adversarial losses are combined, with their weights.
 
-    A discriminator that is several (the paper's two-discriminator form) exposes
-    ``weighted_members()``; each member is then judged as a discriminator of its own and its
-    losses weighted: L = sum_i w_i L(D_i). Any other discriminator is one member of weight 1.
+    A discriminator that is several (the paper's two-discriminator form) implements
+    :class:`faceoff.capabilities.WeightedMembers`; each member is then judged as a discriminator
+    of its own and its losses weighted: L = sum_i w_i L(D_i). Any other discriminator is one
+    member of weight 1.
     """
-    members = getattr(discriminator, "weighted_members", None)
-    return list(members()) if callable(members) else [(1.0, discriminator)]
+    if isinstance(discriminator, WeightedMembers):
+        return list(discriminator.weighted_members())
+    return [(1.0, discriminator)]
+
+
+def total(terms: list[torch.Tensor]) -> torch.Tensor:
+    """The sum of loss terms; a single term as it is (no stack, no extra kernel)."""
+    return terms[0] if len(terms) == 1 else torch.stack(terms).sum()
+
+
+def scores(discriminator: nn.Module, images: torch.Tensor) -> list[tuple[float, torch.Tensor]]:
+    """Each member's (weight, fp32 scores) for ``images``; call it under ``engine.autocast()``."""
+    return [(w, member(images).float()) for w, member in weighted_members(discriminator)]
+
+
+def generator_adversarial(
+    loss: AdversarialLoss, judged: list[tuple[float, torch.Tensor]]
+) -> torch.Tensor:
+    """The generator's adversarial loss from every member's scores of its images."""
+    return total([w * loss.generator_loss(s) for w, s in judged])
+
+
+def discriminator_adversarial(
+    loss: AdversarialLoss,
+    discriminator: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    autocast: Any,
+) -> torch.Tensor:
+    """The discriminator's loss on ``real`` and (detached) ``fake`` images, each member's
+    weighted, with the loss's penalty (computed in fp32) where it has one. ``autocast`` is the
+    engine's precision region (``engine.autocast``)."""
+    with autocast():
+        real_scores = scores(discriminator, real)
+        fake_scores = scores(discriminator, fake)
+    terms = []
+    for (w, r), (_, f), (_, member) in zip(
+        real_scores, fake_scores, weighted_members(discriminator)
+    ):
+        value = loss.discriminator_loss(r, f)
+        penalty = loss.penalty(member, real, fake)
+        terms.append(w * (value if penalty is None else value + penalty))
+    return total(terms)
+
+
+def clip_weights(loss: AdversarialLoss, discriminators: list[nn.Module]) -> None:
+    """WGAN's weight clipping after a discriminator step, if the loss asks for it."""
+    if loss.clip_weights is None:
+        return
+    bound = loss.clip_weights
+    with torch.no_grad():
+        for net in discriminators:
+            for p in net.parameters():
+                p.clamp_(-bound, bound)

@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol
 import cv2
 import numpy as np
 
+from faceoff.capabilities import GroundTruthMasks
 from faceoff.components import Component
 from faceoff.console import info, track
 from faceoff.data import Domain
@@ -34,8 +35,10 @@ class MaskProvider(Protocol):
     """What a mask-provider plugin's ``build(params)`` returns.
 
     A provider that knows the masks from the data source's ground truth (no detection) may
-    instead define ``domain_masks(domain) -> list[np.ndarray | None]``: it is then called once
-    per domain, and its masks are not cached (redrawing them is as cheap as reading them).
+    instead implement :class:`faceoff.capabilities.GroundTruthMasks`: it is then called once
+    per domain, and its masks are not cached (redrawing them is as cheap as reading them). One
+    that can find faces itself implements :class:`faceoff.capabilities.LocatesFace` (or
+    ``LocatesFaces``), for ``extract --face`` and ``apply --paste-back``.
     """
 
     def __call__(self, frame: np.ndarray) -> np.ndarray | None:
@@ -69,7 +72,7 @@ class MaskCache:
     """
 
     def __init__(self, component: Component, params: dict[str, Any], root: Path | None = None):
-        ignored = set(component.extra.get("cache_ignore", ()))
+        ignored = set(component.cache_ignore)
         key = json.dumps(
             {
                 "plugin": component.name,
@@ -139,9 +142,8 @@ def _provider_masks(
     provider: MaskProvider, domain: Domain, label: str, cache: MaskCache | None
 ) -> tuple[list[np.ndarray | None], int]:
     """Each frame's mask, checked: from the cache, the provider per frame, or its ground truth."""
-    from_truth = getattr(provider, "domain_masks", None)
-    if from_truth is not None:
-        answers = from_truth(domain)
+    if isinstance(provider, GroundTruthMasks):
+        answers = provider.domain_masks(domain)
         if len(answers) != len(domain):
             raise FaceoffError(
                 f"mask provider returned {len(answers)} masks for the {len(domain)} frames of "

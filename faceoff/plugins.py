@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import metadata
 from types import ModuleType
@@ -112,6 +112,7 @@ class Registry:
                 self._insert(component)
 
     def _insert(self, component: Component) -> None:
+        component = replace(component, registry=self)  # composites build through this registry
         key = (component.kind, component.name)
         if key in self.conflicts:
             self.conflicts[key].append(component)

@@ -11,7 +11,15 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from faceoff.plugins import Registry
-from faceoff.spec import ComponentSpec, DataSpec, LossesSpec, MaskSpec, Spec, WeightedComponentSpec
+from faceoff.spec import (
+    ComponentSpec,
+    DataSpec,
+    LossesSpec,
+    MaskSpec,
+    OutputSpec,
+    Spec,
+    WeightedComponentSpec,
+)
 
 
 def _slot_type(registry: Registry, kind: str, role: str | None, base: type[BaseModel]) -> Any:
@@ -24,7 +32,7 @@ def _slot_type(registry: Registry, kind: str, role: str | None, base: type[BaseM
             "params": (c.params, Field(default_factory=dict)),
         }
         if base is WeightedComponentSpec:
-            default = float(c.extra.get("weight", 1.0))
+            default = float(c.weight if c.weight is not None else 1.0)
             fields["weight"] = (
                 float | None,
                 Field(None, ge=0, description=f"Multiplier of this loss term (default {default})."),
@@ -54,11 +62,14 @@ def spec_schema(registry: Registry) -> dict[str, Any]:
         cycle=list[_slot_type(registry, "loss", "reconstruction", WeightedComponentSpec)],
     )
     mask = sub(MaskSpec, provider=_slot_type(registry, "mask_provider", None, ComponentSpec))
+    output = sub(OutputSpec, loggers=list[_slot_type(registry, "logger", None, ComponentSpec)])
     spec = sub(
         Spec,
         data=data,
         losses=losses,
         mask=mask | None,
+        output=output,
+        objective=_slot_type(registry, "objective", None, ComponentSpec),
         generator=_slot_type(registry, "generator", None, ComponentSpec),
         discriminator=_slot_type(registry, "discriminator", None, ComponentSpec),
     )

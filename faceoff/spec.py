@@ -23,8 +23,9 @@ from pydantic import (
 
 from faceoff.components import Component
 from faceoff.errors import FaceoffError
+from faceoff.objective import Description
 from faceoff.plugins import Registry
-from faceoff.spec_file import apply_overrides, read_spec_file
+from faceoff.spec_file import apply_overrides, migrate, read_spec_file
 
 
 class _Strict(BaseModel):
@@ -84,7 +85,11 @@ class DataSpec(_Strict):
 
 
 class LossesSpec(_Strict):
-    """The adversarial loss, the cycle-consistency losses and the identity weight."""
+    """The adversarial loss and the reconstruction losses the objective uses.
+
+    (faceoff 0.1's ``losses.identity`` is the ``cyclegan`` objective's ``identity`` now; a spec
+    that sets it here still works.)
+    """
 
     adversarial: ComponentSpec = Field(
         default_factory=lambda: ComponentSpec(plugin="lsgan"),
@@ -93,14 +98,9 @@ class LossesSpec(_Strict):
     cycle: list[WeightedComponentSpec] = Field(
         default_factory=lambda: [WeightedComponentSpec(plugin="l1")],
         min_length=1,
-        description="Reconstruction losses on G_BA(G_AB(a)) vs a and G_AB(G_BA(b)) vs b; "
-        "the weight is the reference's lambda_A = lambda_B.",
-    )
-    identity: float = Field(
-        0.5,
-        ge=0,
-        description="Identity term weight relative to the cycle weights (reference: 0.5); "
-        "0 turns it off.",
+        description="Reconstruction losses, added with their weights (cyclegan: the cycle "
+        "a -> b -> a against a and the identity terms; the weight is the reference's lambda_A = "
+        "lambda_B).",
     )
 
 
@@ -124,7 +124,8 @@ class MaskSpec(_Strict):
 
 
 class OptimizerSpec(_Strict):
-    """One optimiser for both generators and, separately, one for both discriminators.
+    """The settings of every optimiser: one per parameter group of the objective (cyclegan: one
+    for both generators, one for both discriminators).
 
     Unset values come from what the adversarial loss proposes (WGAN: RMSprop at 5e-5), else
     from the reference (Adam, 2e-4, betas 0.5 and 0.999); the resolved spec holds the result.
@@ -167,14 +168,19 @@ class ScheduleSpec(_Strict):
 
 
 class TrainSpec(_Strict):
-    """Batch, device, seed, image pool, speed options."""
+    """Batch, device, seed, speed options.
+
+    (faceoff 0.1's ``train.pool_size`` is the ``cyclegan`` objective's ``pool_size`` now; a spec
+    that sets it here still works.)
+    """
 
     batch_size: int = Field(1, ge=1, le=4096, description="Images per domain per step.")
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="'auto' uses CUDA when available, else the CPU."
     )
-    seed: int = Field(0, ge=0, description="Seed for weights, data order, crops and the pools.")
-    pool_size: int = Field(50, ge=0, description="Image pool of generated images (0: no pool).")
+    seed: int = Field(
+        0, ge=0, description="Seed for weights, data order, crops and the objective's randomness."
+    )
     max_steps: int | None = Field(
         None, ge=1, description="Stop after this many steps (default: the whole schedule)."
     )
@@ -190,8 +196,8 @@ class TrainSpec(_Strict):
     )
     compile: bool = Field(
         False,
-        description="torch.compile the four networks: the fastest step (about 1.4x eager bf16 "
-        "on a CPU), after a minute or more of compiling at the start of a run.",
+        description="torch.compile the objective's networks: the fastest step (about 1.4x eager "
+        "bf16 on a CPU), after a minute or more of compiling at the start of a run.",
     )
     cudnn_benchmark: bool = Field(
         True, description="On CUDA, let cuDNN pick the fastest convolution algorithms."
@@ -231,19 +237,28 @@ class OutputSpec(_Strict):
     checkpoint_every: int = Field(1000, ge=1, description="Steps between checkpoints.")
     keep_checkpoints: int = Field(3, ge=1, description="Most recent checkpoints kept.")
     samples: int = Field(4, ge=1, le=64, description="Test frames per domain in a sample grid.")
+    loggers: list[ComponentSpec] = Field(
+        default_factory=list,
+        description='Logger plugins that also record the run, e.g. [{"plugin": '
+        '"tensorboard"}] (pip install faceoff[tensorboard]).',
+    )
 
 
 class Spec(_Strict):
     """A whole training run."""
 
     data: DataSpec = Field(default_factory=DataSpec)
+    objective: ComponentSpec = Field(
+        default_factory=lambda: ComponentSpec(plugin="cyclegan"),
+        description="The training objective: which networks are trained, and how.",
+    )
     generator: ComponentSpec = Field(
         default_factory=lambda: ComponentSpec(plugin="resnet"),
-        description="Generator for both directions (G_AB and G_BA).",
+        description="The generator network (cyclegan: one for each direction).",
     )
     discriminator: ComponentSpec = Field(
         default_factory=lambda: ComponentSpec(plugin="patchgan"),
-        description="Discriminator for both domains (D_A and D_B).",
+        description="The discriminator network (cyclegan: one for each domain).",
     )
     losses: LossesSpec = Field(default_factory=LossesSpec)
     mask: MaskSpec | None = Field(None, description="Optional face masks.")
@@ -268,6 +283,13 @@ class ResolvedSpec:
 
     spec: Spec
     components: dict[str, tuple[Component, BaseModel]]
+    registry: Registry | None = None
+
+    @property
+    def description(self) -> Description:
+        """What the spec's objective is made of: its networks, translations, layout."""
+        component, params = self.components["objective"]
+        return describe(component, params)
 
     def build(self, path: str, **kwargs: Any) -> Any:
         """Build the component at a slot path such as ``generator`` or ``losses.cycle.0``."""
@@ -296,6 +318,7 @@ def slots(spec: Spec) -> list[Slot]:
     """Every component slot of a spec, with the kind (and loss role) it must have."""
     found = [
         Slot("data.source", "data_source"),
+        Slot("objective", "objective"),
         Slot("generator", "generator"),
         Slot("discriminator", "discriminator"),
         Slot("losses.adversarial", "loss", "adversarial"),
@@ -305,6 +328,26 @@ def slots(spec: Spec) -> list[Slot]:
     ]
     if spec.mask is not None:
         found.append(Slot("mask.provider", "mask_provider"))
+    found += [Slot(f"output.loggers.{i}", "logger") for i in range(len(spec.output.loggers))]
+    return found
+
+
+def describe(component: Component, params: BaseModel) -> Description:
+    """An objective's description, or a FaceoffError naming the plugin if it cannot give one."""
+    try:
+        found = component.describe(params)  # type: ignore[misc]
+    except FaceoffError:
+        raise
+    except Exception as exc:  # a plugin's bug, named as such
+        raise FaceoffError(
+            f"objective {component.name!r} ({component.plugin.distribution}): describe failed "
+            f"({type(exc).__name__}: {' '.join(str(exc).split())})"
+        ) from None
+    if not isinstance(found, Description):
+        raise FaceoffError(
+            f"objective {component.name!r} ({component.plugin.distribution}): describe returned "
+            f"{type(found).__name__}, not a faceoff.objective.Description"
+        )
     return found
 
 
@@ -332,9 +375,14 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
 
 
 def resolve(raw: dict[str, Any], registry: Registry, source: str = "spec") -> ResolvedSpec:
-    """Validate a raw spec in two passes and fill in every default."""
+    """Validate a raw spec in two passes and fill in every default.
+
+    A spec in faceoff 0.1's form (``losses.identity``, ``train.pool_size``) is read as today's
+    (:func:`faceoff.spec_file.migrate`); the resolved spec is in today's form.
+    """
     if not isinstance(raw, dict):
         raise FaceoffError(f"{source}: the spec must be a JSON object, not {type(raw).__name__}")
+    raw, moved = migrate(raw, source)
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as exc:
@@ -342,11 +390,46 @@ def resolve(raw: dict[str, Any], registry: Registry, source: str = "spec") -> Re
     components: dict[str, tuple[Component, BaseModel]] = {}
     for slot in slots(spec):
         node = _node(spec, slot.path)
+        if slot.path == "objective":
+            _check_moved(registry, node, moved, source)
         _resolve_component(registry, slot, node, source, components)
     _check_masks(spec, components, source)
     _check_sizes(spec, components, source)
+    _check_networks(components, source)
     spec.optimizer = _resolve_optimizer(spec.optimizer, *components["losses.adversarial"], source)
-    return ResolvedSpec(spec=spec, components=components)
+    return ResolvedSpec(spec=spec, components=components, registry=registry)
+
+
+def _check_moved(
+    registry: Registry, node: ComponentSpec, moved: dict[str, str], source: str
+) -> None:
+    """A 0.1 key moved into an objective that has no such option: say where it came from."""
+    if not moved:
+        return
+    try:
+        fields = registry.get("objective", node.plugin).params.model_fields
+    except FaceoffError:
+        return  # reported when the slot itself is resolved
+    for new, old in moved.items():
+        name = new.rsplit(".", 1)[1]
+        if name not in fields:
+            raise FaceoffError(
+                f"{source}: {old}: objective {node.plugin!r} has no {name} (0.1's {old} is an "
+                f"option of the cyclegan objective); leave it out"
+            )
+
+
+def _check_networks(components: dict[str, tuple[Component, BaseModel]], source: str) -> None:
+    """Every network the objective builds comes from a slot of the spec of the right kind."""
+    component, params = components["objective"]
+    for name, network in describe(component, params).networks.items():
+        found = components.get(network.slot)
+        if found is None or found[0].kind != network.kind:
+            have = f"a {found[0].kind}" if found else "nothing"
+            raise FaceoffError(
+                f"{source}: objective.plugin: objective {component.name!r} builds its network "
+                f"{name} from a {network.kind} at {network.slot}, and the spec has {have} there"
+            )
 
 
 def _resolve_component(
@@ -377,7 +460,7 @@ def _resolve_component(
         raise FaceoffError(f"{source}: {message}") from None
     out[slot.path] = (component, params)
     if isinstance(node, WeightedComponentSpec) and node.weight is None:
-        node.weight = float(component.extra.get("weight", 1.0))
+        node.weight = float(component.weight if component.weight is not None else 1.0)
     for name in type(params).model_fields:
         value = getattr(params, name)
         many = isinstance(value, list)
@@ -443,6 +526,7 @@ def load_spec(
     """Read, override and resolve a spec file."""
     raw = read_spec_file(path)
     if isinstance(raw, dict) and overrides:
+        raw, _ = migrate(raw, str(path))  # 0.1 keys in the file first, so --set can change them
         raw = apply_overrides(raw, overrides)
     resolved = resolve(raw, registry, source=str(path))
     return resolved

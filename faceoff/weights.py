@@ -32,14 +32,7 @@ from faceoff.plugins import get_registry
 from faceoff.spec import format_validation_error
 
 FORMAT = "faceoff.network/1"
-RUN_CHECKPOINT = "faceoff.run-checkpoint/1"
 NETWORK_KINDS = ("generator", "discriminator")
-RUN_NETWORKS = {
-    "G_AB": "generator",
-    "G_BA": "generator",
-    "D_A": "discriminator",
-    "D_B": "discriminator",
-}
 _SHOWN = 3  # keys listed in a mismatch message, per category
 
 
@@ -191,8 +184,8 @@ def _hint(component: Component, params: BaseModel, tensors: dict[str, torch.Tens
         c for c in registry.all() if c.kind == component.kind and c.name != component.name
     ]
     for candidate in candidates:
-        guess = candidate.extra.get("guess_params")
-        if not callable(guess):
+        guess = candidate.guess_params
+        if guess is None:
             continue
         guessed = guess(shapes)
         if not guessed:
@@ -298,7 +291,7 @@ def _metadata(path: Path) -> dict[str, str]:
         ) from None
 
 
-def _load(
+def build_network(
     path: Path,
     label: str,
     kind: str,
@@ -307,6 +300,8 @@ def _load(
     channels: dict[str, int],
     prefix: str,
 ) -> nn.Module:
+    """The network ``plugin`` of ``kind`` built with ``params`` and ``channels``, holding the
+    tensors of ``path`` under ``prefix``, in eval mode on the CPU."""
     component = _component(kind, plugin)
     validated = _validate(component, params)
     net = component.make(validated, **channels)
@@ -324,9 +319,11 @@ def _load(
 def load_network(path: str | Path, network: str | None = None) -> nn.Module:
     """The network in a faceoff network file or a run checkpoint, ready, in eval mode, on the CPU.
 
-    ``network`` picks one of a run checkpoint's ``G_AB`` (default), ``G_BA``, ``D_A``, ``D_B``;
-    a network file holds one network and takes no ``network``.
+    ``network`` picks one of a run checkpoint's networks (default: the one of its objective's
+    first translation: CycleGAN's a2b generator); a network file holds one network, takes none.
     """
+    from faceoff.runs import FORMATS, Checkpoint
+
     path = Path(path)
     metadata = _metadata(path)
     fmt = metadata.get("format")
@@ -338,7 +335,7 @@ def load_network(path: str | Path, network: str | None = None) -> nn.Module:
                     "checkpoints"
                 )
             channels = json.loads(metadata.get("channels") or "{}")
-            return _load(
+            return build_network(
                 path,
                 "the network",
                 metadata["kind"],
@@ -347,26 +344,14 @@ def load_network(path: str | Path, network: str | None = None) -> nn.Module:
                 channels or _channels(metadata["kind"], 3, 3),
                 "",
             )
-        if fmt == RUN_CHECKPOINT:
-            name = network or "G_AB"
-            if name not in RUN_NETWORKS:
-                raise FaceoffError(
-                    f"network {name!r}: a run checkpoint holds {', '.join(RUN_NETWORKS)}"
-                )
-            kind = RUN_NETWORKS[name]
-            slot = json.loads(metadata["spec"])[kind]
-            return _load(
-                path,
-                name,
-                kind,
-                slot["plugin"],
-                slot.get("params", {}),
-                _channels(kind, 3, 3),
-                f"net.{name}.",
-            )
+        if fmt in FORMATS:
+            checkpoint = Checkpoint(path)
+            if network is None:
+                network = next(iter(checkpoint.description.translations.values())).network
+            return checkpoint.load_network(network)
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise FaceoffError(f"{path}: damaged metadata ({type(exc).__name__}: {exc})") from None
     raise FaceoffError(
         f"{path}: not a faceoff network file or run checkpoint (format {fmt!r}; expected "
-        f"{FORMAT!r} from faceoff import-weights, or {RUN_CHECKPOINT!r} from faceoff run)"
+        f"{FORMAT!r} from faceoff import-weights, or {FORMATS[0]!r} from faceoff run)"
     )

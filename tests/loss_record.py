@@ -132,21 +132,21 @@ def record(
     network's final weights."""
     from faceoff.plugins import get_registry
     from faceoff.spec import load_spec
-    from faceoff.train import cyclegan
+    from faceoff.train.build import Training
     from faceoff.train.run import train
 
     rows: list[dict[str, float]] = []
     nets: dict[str, str] = {}
-    original = cyclegan.CycleGAN.train_step
+    original = Training.step
 
     def step(self: Any, batch: Any) -> Any:
         terms = original(self, batch)
         rows.append({k: float(v) for k, v in terms.items()})
-        for name in cyclegan.NETWORKS:
-            nets[name] = _weights_hash(getattr(self, name).state_dict())
+        for name, net in self.objective.networks.items():
+            nets[name] = _weights_hash(net.state_dict())
         return terms
 
-    cyclegan.CycleGAN.train_step = step
+    Training.step = step
     try:
         resolved = load_spec(
             spec, get_registry(), [*overrides, *_QUIET, f"train.max_steps={steps}"]
@@ -157,7 +157,7 @@ def record(
             else:
                 train(resolved, Path(tmp) / "run", show_progress=False)
     finally:
-        cyclegan.CycleGAN.train_step = original
+        Training.step = original
     return {"overrides": overrides, "steps": rows, "networks": nets}
 
 
@@ -176,12 +176,13 @@ def legacy_apply() -> str:
 
     from faceoff.plugins import get_registry
     from faceoff.spec import load_spec
-    from faceoff.video.apply import load_generator, run_generator
+    from faceoff.translate import translate
+    from faceoff.video.apply import load_generator
 
     spec = load_spec(LEGACY_RUN / "spec.json", get_registry())
     test_a, _ = spec.build("data.source").load("test", spec.spec.data.crop_size)
     generator = load_generator(LEGACY_RUN, "a2b")
-    out = run_generator(generator.net, test_a.frames, torch.device("cpu"))
+    out = translate(generator.net, test_a.frames, torch.device("cpu"))
     return hashlib.sha256(out.tobytes()).hexdigest()[:16]
 
 

@@ -14,7 +14,8 @@ import click
     type=click.Choice(["a2b", "b2a"]),
     default="a2b",
     show_default=True,
-    help="a2b: A's test frames through G_AB (back through G_BA); b2a the other way.",
+    help="a2b: A's test frames translated into B (and back, where the objective can); "
+    "b2a the other way.",
 )
 @click.option("--frames", type=int, help="Only the first N test frames (default: all).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the judges.")

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from faceoff.errors import FaceoffError
+from faceoff.eval import temporal
 from faceoff.eval.data import EvalData, load_eval_data
 from faceoff.eval.judges import get_classifier, get_probe
 from faceoff.eval.nets import JudgeConfig
@@ -22,8 +23,8 @@ READABLE = 0.5
 """A parameter counts as readable when the probe's normalised error on the target's held-out
 real frames is below this: only those say anything about transfer."""
 
-DIRECTIONS = {"a2b": ("G_AB", "G_BA", 0, 1), "b2a": ("G_BA", "G_AB", 1, 0)}
-"""direction -> (forward generator, backward generator, source domain, target domain)."""
+DIRECTIONS = {"a2b": 0, "b2a": 1}
+"""direction -> the source domain it translates (0 = A, 1 = B)."""
 
 SECTIONS = ("expression", "identity", "stability", "cycle", "landmarks")
 _PSNR_CAP = 100.0  # dB, for identical images (JSON has no infinity)
@@ -134,20 +135,7 @@ def identity(
 
 def stability(inputs: torch.Tensor, outputs: torch.Tensor) -> dict[str, Any]:
     """Frame-to-frame change of the outputs relative to the inputs' (1 = as steady)."""
-    if len(inputs) < 2:
-        return _skip("needs at least 2 consecutive frames")
-    x = inputs.double() / 255
-    y = outputs.double() / 255
-    change_in = float((x[1:] - x[:-1]).abs().mean())
-    change_out = float((y[1:] - y[:-1]).abs().mean())
-    if change_in == 0:
-        return _skip("the input frames do not change")
-    return {
-        "computed": True,
-        "ratio": change_out / change_in,
-        "output_change": change_out,
-        "input_change": change_in,
-    }
+    return temporal.stability(inputs.numpy(), outputs.numpy())
 
 
 def cycle(inputs: torch.Tensor, cycled: torch.Tensor | None) -> dict[str, Any]:
@@ -155,7 +143,7 @@ def cycle(inputs: torch.Tensor, cycled: torch.Tensor | None) -> dict[str, Any]:
     from pytorch_msssim import ssim
 
     if cycled is None:
-        return _skip("no backward generator given")
+        return _skip("the objective has no translation back")
     x = inputs.float() / 255
     y = cycled.float() / 255
     mse = ((x - y) ** 2).flatten(1).mean(1).clamp_min(10 ** (-_PSNR_CAP / 10))
@@ -199,7 +187,7 @@ def measure(
     """
     if direction not in DIRECTIONS:
         raise FaceoffError(f"--direction {direction!r}: expected one of {', '.join(DIRECTIONS)}")
-    source = DIRECTIONS[direction][2]
+    source = DIRECTIONS[direction]
     out = _nchw(outputs)
     inputs = data.test[source][: len(out)]
     if out.shape != inputs.shape:
@@ -228,16 +216,6 @@ def _device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def run_generator(net: torch.nn.Module, images: torch.Tensor, batch: int = 32) -> np.ndarray:
-    """A generator's output on uint8 [N, 3, H, W] frames: uint8 [N, H, W, 3], in batches."""
-    from faceoff.video.figures import generate
-
-    device = _device()
-    net = net.to(device).eval()
-    with torch.no_grad():
-        return generate(lambda x: net(x.to(device)), images, images.shape[-1], batch=batch)
-
-
 def evaluate(
     run_path: str | Path,
     direction: str = "a2b",
@@ -247,26 +225,32 @@ def evaluate(
     """Evaluate a run folder's latest checkpoint on its data source's test frames.
 
     ``frames`` limits the evaluation to the first N test frames (a contiguous stretch); ``seed``
-    picks the judges (each trained once per data set and seed, then read from the cache).
+    picks the judges (each trained once per data set and seed, then read from the cache). The
+    round trip (cycle) is measured where the run's objective translates back.
     """
-    from faceoff.video.figures import open_runs
-    from faceoff.weights import load_network
+    from faceoff.runs import RunFolder
+    from faceoff.translate import translate_tensor
 
     if direction not in DIRECTIONS:
         raise FaceoffError(f"--direction {direction!r}: expected one of {', '.join(DIRECTIONS)}")
     if frames is not None and frames < 1:
         raise FaceoffError(f"--frames {frames}: expected at least 1")
-    run = open_runs([run_path])[0]
-    checkpoint = run.latest_checkpoint()
+    run = RunFolder.open(run_path)
+    checkpoint = run.latest()
+    translation = checkpoint.translation(direction)
     data = load_eval_data(run.spec(), str(run.spec_path))
-    forward, backward, source, _ = DIRECTIONS[direction]
+    source = translation.source_index
     available = len(data.test[source])
     if frames is not None and frames > available:
         raise FaceoffError(
             f"--frames {frames}: the test split of {'AB'[source]} has only {available} frames"
         )
     inputs = data.test[source][:frames]
-    outputs = run_generator(load_network(checkpoint, forward), inputs)
-    cycled = run_generator(load_network(checkpoint, backward), _nchw(outputs))
+    device = _device()
+    outputs = translate_tensor(checkpoint.load_network(translation.network), inputs, device)
+    cycled = None
+    if translation.inverse is not None:
+        back = checkpoint.description.translations[translation.inverse].network
+        cycled = translate_tensor(checkpoint.load_network(back), _nchw(outputs), device)
     result = measure(data, direction, outputs, cycled, seed=seed)
-    return {"run": str(run.path), "checkpoint": str(checkpoint), **result}
+    return {"run": str(run.path), "checkpoint": str(checkpoint.path), **result}

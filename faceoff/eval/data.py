@@ -13,8 +13,8 @@ import torch
 from faceoff.console import warn
 from faceoff.data import Domain
 from faceoff.errors import FaceoffError
+from faceoff.frames import center_crop, to_tensor
 from faceoff.masks import mask_out
-from faceoff.train.batches import center_crop, to_tensor
 
 Params = dict[str, np.ndarray]
 

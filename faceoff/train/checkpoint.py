@@ -1,144 +1,98 @@
-"""Run checkpoints in safetensors (never pickle): networks, optimisers, pools, RNG, position.
+"""Writing and restoring run checkpoints (safetensors, never pickle).
 
-Tensors are stored flat under prefixed names; everything else (step, optimiser hyper-parameters,
-the resolved spec) goes into the safetensors metadata as JSON strings.
+Tensors, flat under prefixed names: ``net.<network>.<key>`` (each network's state dict),
+``opt_<group>.<index>.<key>`` (optimiser state), ``objective.<key>`` (the objective's extra state:
+image pools), ``rng.torch``, ``rng.cuda.<i>`` and ``rng.<stream>`` (named random streams). The
+metadata holds JSON strings: the step, each optimiser's hyper-parameters, the resolved spec, the
+objective's description and each network's record (see :mod:`faceoff.runs`, which reads them).
+faceoff 0.1's checkpoints (format /1) load too: their extra state had no prefix.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import load_file, save_file
 
+from faceoff import __version__
 from faceoff.errors import FaceoffError
 from faceoff.io import atomic_path
-from faceoff.train.cyclegan import NETWORKS, CycleGAN
+from faceoff.objective import Description, Objective
+from faceoff.runs import FORMAT, Checkpoint, list_checkpoints
+from faceoff.train.engine import Engine
 
-FORMAT = "faceoff.run-checkpoint/1"
-_NAME = re.compile(r"^step_(\d+)\.safetensors$")
-
-
-@dataclass
-class TrainState:
-    """Where training stands, beyond the model: the step and the pools' random generator.
-
-    No data generator: a batch is a pure function of (seed, epoch, step, rank), see
-    :mod:`faceoff.train.batches`.
-    """
-
-    step: int
-    pool_rng: torch.Generator
+_CORE_PREFIXES = ("net.", "opt_", "rng.")
 
 
-def _optimizer_tensors(
-    prefix: str, opt: torch.optim.Optimizer
-) -> tuple[dict[str, torch.Tensor], str]:
-    state = opt.state_dict()
-    tensors = {
-        f"{prefix}.{index}.{key}": value.detach().clone().contiguous()
-        for index, entry in state["state"].items()
-        for key, value in entry.items()
-    }
-    return tensors, json.dumps(state["param_groups"])
-
-
-def _restore_optimizer(
-    opt: torch.optim.Optimizer, prefix: str, tensors: dict[str, torch.Tensor], groups: str
+def save_checkpoint(
+    path: Path,
+    objective: Objective,
+    engine: Engine,
+    step: int,
+    spec: Mapping[str, Any],
+    description: Description,
+    networks: Mapping[str, Any],
 ) -> None:
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for name, value in tensors.items():
-        if name.startswith(prefix + "."):
-            _, index, key = name.split(".", 2)
-            state.setdefault(int(index), {})[key] = value
-    opt.load_state_dict({"state": state, "param_groups": json.loads(groups)})
-
-
-def save_checkpoint(path: Path, model: CycleGAN, state: TrainState, spec: dict[str, Any]) -> None:
-    """Write one checkpoint atomically."""
+    """Write one checkpoint atomically; ``networks`` are the records of
+    :func:`faceoff.runs.network_records`."""
     tensors: dict[str, torch.Tensor] = {}
-    for name in NETWORKS:
-        for key, value in getattr(model, name).state_dict().items():
+    for name, net in objective.networks.items():
+        for key, value in net.state_dict().items():
             tensors[f"net.{name}.{key}"] = value.detach().contiguous()
-    opt_g, groups_g = _optimizer_tensors("opt_G", model.opt_G)
-    opt_d, groups_d = _optimizer_tensors("opt_D", model.opt_D)
-    tensors.update(opt_g)
-    tensors.update(opt_d)
-    for label, pool in (("A", model.pool_A), ("B", model.pool_B)):
-        images = pool.state()
-        if images is not None:
-            tensors[f"pool.{label}"] = images.detach().contiguous()
+    optimizer_tensors, metadata = engine.state()
+    tensors.update(optimizer_tensors)
+    for key, value in objective.extra_state().items():
+        tensors[f"objective.{key}"] = value.detach().contiguous()
     tensors["rng.torch"] = torch.get_rng_state()
-    tensors["rng.pool"] = state.pool_rng.get_state()
     if torch.cuda.is_available():
         for i, rng in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng.cuda.{i}"] = rng
-    metadata = {
-        "format": FORMAT,
-        "step": str(state.step),
-        "opt_G.param_groups": groups_g,
-        "opt_D.param_groups": groups_d,
-        "spec": json.dumps(spec),
-    }
+    metadata.update(
+        format=FORMAT,
+        step=str(step),
+        faceoff=__version__,
+        spec=json.dumps(spec),
+        description=json.dumps(description.to_json()),
+        networks=json.dumps(networks),
+    )
     with atomic_path(path) as tmp:
         save_file({k: v.cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
 
 
-def read_metadata(path: Path) -> dict[str, str]:
-    """The checkpoint's metadata, or a FaceoffError naming the file if it is not one."""
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise FaceoffError(f"{path}: not a readable faceoff checkpoint ({exc})") from None
-    if metadata.get("format") != FORMAT:
-        raise FaceoffError(
-            f"{path}: not a faceoff run checkpoint (format {metadata.get('format')!r})"
-        )
-    return metadata
+def _extra_state(checkpoint: Checkpoint, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    if checkpoint.legacy:  # 0.1 kept the objective's state without a prefix
+        return {k: v for k, v in tensors.items() if not k.startswith(_CORE_PREFIXES)}
+    return {
+        k.removeprefix("objective."): v for k, v in tensors.items() if k.startswith("objective.")
+    }
 
 
-def load_checkpoint(path: Path, model: CycleGAN, state: TrainState) -> None:
-    """Restore model, optimisers, pools, RNG and step from a checkpoint, in place."""
-    metadata = read_metadata(path)
+def load_checkpoint(path: Path, objective: Objective, engine: Engine) -> int:
+    """Restore networks, optimisers, extra state and random state in place; the step."""
+    checkpoint = Checkpoint(path)
+    metadata = checkpoint.metadata
     try:
         tensors = load_file(str(path))
-        for name in NETWORKS:
+        for name, net in objective.networks.items():
             prefix = f"net.{name}."
             weights = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-            getattr(model, name).load_state_dict(weights)
-        _restore_optimizer(model.opt_G, "opt_G", tensors, metadata["opt_G.param_groups"])
-        _restore_optimizer(model.opt_D, "opt_D", tensors, metadata["opt_D.param_groups"])
+            net.load_state_dict(weights)
+        engine.load_state(tensors, metadata)
     except (RuntimeError, KeyError, ValueError) as exc:
         raise FaceoffError(
             f"{path}: does not fit this spec's networks ({' '.join(str(exc).split())[:300]})"
         ) from None
-    model.pool_A.load(tensors.get("pool.A"), model.device)
-    model.pool_B.load(tensors.get("pool.B"), model.device)
+    objective.load_extra_state(_extra_state(checkpoint, tensors))
     torch.set_rng_state(tensors["rng.torch"])
     # "rng.data", in checkpoints from before batches were a pure function of the step, is unused
-    state.pool_rng.set_state(tensors["rng.pool"])
     cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
     if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(cuda_states)
-    state.step = int(metadata["step"])
-
-
-def list_checkpoints(folder: Path) -> list[Path]:
-    """Checkpoints of a run folder, oldest first."""
-    if not folder.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name))]
-    return [p for _, p in sorted(found)]
-
-
-def checkpoint_path(folder: Path, step: int) -> Path:
-    return folder / f"step_{step:08d}.safetensors"
+    return checkpoint.step
 
 
 def prune_checkpoints(folder: Path, keep: int) -> None:

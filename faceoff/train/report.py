@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +11,6 @@ import cv2
 import numpy as np
 
 from faceoff.io import atomic_path, write_bytes
-
-GENERATOR_TERMS = ("G", "G_AB", "G_BA")
-DISCRIMINATOR_TERMS = ("D_A", "D_B")
-RECONSTRUCTION_TERMS = ("cycle_A", "cycle_B", "idt_A", "idt_B")
 
 
 class MetricsLog:
@@ -38,21 +35,22 @@ class MetricsLog:
             handle.write(json.dumps(row) + "\n")
 
 
-def plot_losses(rows: list[dict[str, Any]], path: Path, title: str) -> None:
-    """Generator, discriminator and reconstruction losses against steps (the paper's Figure 7)."""
+def plot_losses(
+    rows: list[dict[str, Any]], path: Path, title: str, panels: Mapping[str, tuple[str, ...]]
+) -> None:
+    """Loss curves against steps, one panel per group of terms (CycleGAN: generator,
+    discriminator, cycle and identity; the paper's Figure 7 per step)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = (
-        ("generator", GENERATOR_TERMS),
-        ("discriminator", DISCRIMINATOR_TERMS),
-        ("cycle and identity", RECONSTRUCTION_TERMS),
+    panels = dict(panels) or {"losses": tuple(k for k in rows[0] if k not in _NOT_TERMS)}
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(13 * len(panels) / 3, 3.6), constrained_layout=True
     )
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
     steps = [row["step"] for row in rows]
-    for ax, (label, terms) in zip(axes, panels):
+    for ax, (label, terms) in zip(np.atleast_1d(axes), panels.items()):
         for term in terms:
             values = [row.get(term) for row in rows]
             if any(v is not None for v in values):
@@ -68,39 +66,33 @@ def plot_losses(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-COLUMNS = ("real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B")
-HEADERS = ("real A", "A->B", "A->B->A", "real B", "B->A", "B->A->B")
+_NOT_TERMS = ("step", "epoch", "lr", "sec_per_step")
 
 
-def sample_grid(images: dict[str, np.ndarray], min_cell: int = 128) -> np.ndarray:
-    """Rows of test frames; columns real A | fake B | rec A | real B | fake A | rec B, labelled.
+def sample_grid(groups: list[dict[str, np.ndarray]], min_cell: int = 128) -> np.ndarray:
+    """Rows of test frames; columns in labelled groups, a wider gap between groups (CycleGAN:
+    real A | A->B | A->B->A, then real B | B->A | B->A->B).
 
-    ``images`` maps each of COLUMNS to uint8 [N, H, W, 3]. Small images are enlarged (nearest
-    neighbour, so pixels stay honest) to at least ``min_cell`` px.
+    Each column is uint8 [N, H, W, 3]. Small images are enlarged (nearest neighbour, so pixels
+    stay honest) to at least ``min_cell`` px.
     """
-    n, h, w, _ = images["real_A"].shape
+    columns = [(title, images) for group in groups for title, images in group.items()]
+    starts = {sum(len(g) for g in groups[:i]) for i in range(1, len(groups))}
+    n, h, w, _ = columns[0][1].shape
     zoom = max(1, -(-min_cell // h))
     ch, cw, gap = h * zoom, w * zoom, 4
     header = 22
-    split = 3 * gap  # white space between the A-to-B and the B-to-A halves
-    grid = np.full(
-        (header + n * (ch + gap), len(COLUMNS) * (cw + gap) + gap + split, 3), 255, np.uint8
-    )
-    for col, (key, title) in enumerate(zip(COLUMNS, HEADERS)):
-        x = gap + col * (cw + gap) + (split if col >= 3 else 0)
+    split = 3 * gap  # white space between groups
+    width = len(columns) * (cw + gap) + gap + split * len(starts)
+    grid = np.full((header + n * (ch + gap), width, 3), 255, np.uint8)
+    x = gap - (cw + gap)
+    for col, (title, images) in enumerate(columns):
+        x += cw + gap + (split if col in starts else 0)
         cv2.putText(
             grid, title, (x + 4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA
         )
         for row in range(n):
-            cell = cv2.resize(images[key][row], (cw, ch), interpolation=cv2.INTER_NEAREST)
+            cell = cv2.resize(images[row], (cw, ch), interpolation=cv2.INTER_NEAREST)
             y = header + row * (ch + gap)
             grid[y : y + ch, x : x + cw] = cell
     return grid
-
-
-def write_png(path: Path, image: np.ndarray) -> None:
-    """Write an RGB uint8 image as PNG, atomically."""
-    ok, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise OSError(f"could not encode {path}")
-    write_bytes(path, data.tobytes())

@@ -7,14 +7,12 @@ temporary name and renamed at the end, so a failure leaves nothing half-written.
 With ``paste_back`` the face is located in every frame, its box smoothed over time, the square
 crop run through the generator and blended back into the whole original frame.
 
-The temporal-stability figure is the mean absolute frame-to-frame change of the generated crops
-divided by that of the input crops (both on a [0, 1] scale): 1.0 is as steady as the input, above
-1 the generator added flicker (the paper's "shaky and inconsistent between the frames").
+The temporal-stability figure is :mod:`faceoff.eval.temporal`'s: the mean absolute frame-to-frame
+change of the generated crops over that of the input crops (1.0 is as steady as the input).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -33,14 +31,16 @@ from safetensors import safe_open
 
 from faceoff.console import progress, warn
 from faceoff.data.images import IMAGE_EXTENSIONS, list_images, resize_frames
+from faceoff.devices import pick_device
 from faceoff.errors import FaceoffError
+from faceoff.eval.temporal import Stability
 from faceoff.io import atomic_path, umask
-from faceoff.train.run import pick_device
+from faceoff.runs import FORMATS, Checkpoint, RunFolder
+from faceoff.translate import translate
 from faceoff.video.io import VIDEO_EXTENSIONS, VideoWriter, frames, is_video, probe
 from faceoff.weights import FORMAT as NETWORK_FORMAT
 from faceoff.weights import load_network
 
-DIRECTIONS = {"a2b": "G_AB", "b2a": "G_BA"}
 DEFAULT_SIZE = 256  # a network file carries no training size
 DEFAULT_FPS = 25.0  # a folder of frames carries no rate
 H264_SUFFIXES = (".mp4", ".mov", ".mkv", ".m4v")  # containers that take H.264 from PyAV
@@ -52,7 +52,7 @@ class Generator:
 
     net: torch.nn.Module
     source: Path  # the checkpoint or network file actually read
-    name: str  # G_AB, G_BA, or "generator" for a network file
+    name: str  # the run's network name, or "generator" for a network file
     size: int  # the default square input size (the run's data.crop_size, or 256)
 
 
@@ -94,42 +94,6 @@ class ApplySummary:
         return "; ".join(parts)
 
 
-class Stability:
-    """Running mean absolute frame-to-frame change of the input and of the output crops."""
-
-    def __init__(self) -> None:
-        self.previous: tuple[np.ndarray, np.ndarray] | None = None
-        self.change_in = 0.0
-        self.change_out = 0.0
-        self.steps = 0
-
-    def add(self, source: np.ndarray, result: np.ndarray) -> None:
-        """One frame: the crop given to the generator and what it made of it (uint8, same size)."""
-        current = (source.astype(np.float32) / 255.0, result.astype(np.float32) / 255.0)
-        if self.previous is not None:
-            self.change_in += float(np.abs(current[0] - self.previous[0]).mean())
-            self.change_out += float(np.abs(current[1] - self.previous[1]).mean())
-            self.steps += 1
-        self.previous = current
-
-    @property
-    def ratio(self) -> float:
-        """Output change over input change; NaN for fewer than two frames or a frozen input."""
-        if self.steps == 0 or self.change_in == 0.0:
-            return float("nan")
-        return self.change_out / self.change_in
-
-
-def temporal_stability(inputs: np.ndarray, outputs: np.ndarray) -> float:
-    """Mean |frame-to-frame change| of ``outputs`` over that of ``inputs`` ([N, H, W, C] uint8)."""
-    if len(inputs) != len(outputs):
-        raise ValueError(f"{len(inputs)} input frames but {len(outputs)} output frames")
-    meter = Stability()
-    for source, result in zip(inputs, outputs):
-        meter.add(source, result)
-    return meter.ratio
-
-
 def _peek_metadata(path: Path) -> dict[str, str]:
     try:
         with safe_open(str(path), framework="pt") as handle:
@@ -138,61 +102,35 @@ def _peek_metadata(path: Path) -> dict[str, str]:
         return {}
 
 
-def _crop_size(spec: Any) -> int | None:
-    try:
-        size = int(spec["data"]["crop_size"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    return size if size > 0 else None
-
-
 def load_generator(source: str | Path, direction: str = "a2b") -> Generator:
-    """The generator of a run folder (latest checkpoint), a run checkpoint, or a network file."""
-    from faceoff.train.checkpoint import list_checkpoints
-
+    """The generator of a run folder (latest checkpoint), a run checkpoint, or a network file:
+    the network of the run's objective's translation ``direction``."""
     source = Path(source)
-    if direction not in DIRECTIONS:
-        raise FaceoffError(f"--direction {direction!r}: expected one of {', '.join(DIRECTIONS)}")
-    name = DIRECTIONS[direction]
-    run_size = None
     if source.is_dir():
-        found = list_checkpoints(source / "checkpoints")
-        if not found:
-            raise FaceoffError(
-                f"{source}: no checkpoints in {source / 'checkpoints'}; train it first "
-                "(faceoff run) or give a checkpoint or network file"
-            )
-        spec_file = source / "spec.json"
-        if spec_file.is_file():
-            try:
-                run_size = _crop_size(json.loads(spec_file.read_text()))
-            except (OSError, ValueError):
-                run_size = None
-        checkpoint = found[-1]
+        checkpoint = RunFolder(source).latest(
+            hint="train it first (faceoff run) or give a checkpoint or network file"
+        )
     elif not source.exists():
         raise FaceoffError(f"{source}: no such run folder, checkpoint or network file")
     else:
-        checkpoint = source
-    metadata = _peek_metadata(checkpoint)
+        checkpoint = Checkpoint(source)
+    metadata = _peek_metadata(checkpoint.path)
     if metadata.get("format") == NETWORK_FORMAT:
         if metadata.get("kind") != "generator":
             raise FaceoffError(
-                f"{checkpoint}: holds a {metadata.get('kind')}, not a generator; give a "
+                f"{source}: holds a {metadata.get('kind')}, not a generator; give a "
                 "generator network file, a run checkpoint or a run folder"
             )
-        if direction == "b2a":
+        if direction != "a2b":
             warn(
-                f"{checkpoint}: a network file holds one generator; --direction b2a is ignored "
-                "(import the other direction's weights to a file of its own)"
+                f"{source}: a network file holds one generator; --direction {direction} is "
+                "ignored (import the other direction's weights to a file of its own)"
             )
-        return Generator(load_network(checkpoint), checkpoint, "generator", DEFAULT_SIZE)
-    net = load_network(checkpoint, name)  # a FaceoffError for anything else
-    if run_size is None:
-        try:
-            run_size = _crop_size(json.loads(metadata.get("spec", "")))
-        except ValueError:
-            run_size = None
-    return Generator(net, checkpoint, name, run_size or DEFAULT_SIZE)
+        return Generator(load_network(source), source, "generator", DEFAULT_SIZE)
+    if metadata.get("format") not in FORMATS:
+        load_network(checkpoint.path)  # says what is wrong with the file
+    name = checkpoint.translation(direction).network
+    return Generator(checkpoint.load_network(name), checkpoint.path, name, checkpoint.crop_size)
 
 
 # ---- input ---------------------------------------------------------------------------------
@@ -334,24 +272,6 @@ def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
         yield batch
 
 
-@torch.no_grad()
-def run_generator(net: torch.nn.Module, crops: np.ndarray, device: torch.device) -> np.ndarray:
-    """uint8 [N, S, S, 3] in -> uint8 [N, S, S, 3] out, as a training sample is made."""
-    from faceoff.train.batches import to_float, to_tensor, to_uint8
-
-    images = to_float(to_tensor(crops).to(device))
-    try:
-        out = net(images)
-    except RuntimeError as exc:
-        if "out of memory" in str(exc).lower():
-            raise FaceoffError(f"out of memory on {device}; use a smaller --batch") from None
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FaceoffError(
-            f"the generator cannot take {crops.shape[1]} px frames ({first}); try another --size"
-        ) from None
-    return to_uint8(out)
-
-
 def apply_video(
     source: str | Path,
     input: str | Path,
@@ -408,7 +328,7 @@ def apply_video(
                     crops = np.stack([_crop(f, boxes, i, size) for i, f in chunk])
                 else:
                     crops = np.stack([resize_frames(f, size) for f in originals])
-                results = run_generator(net, crops, torch_device)
+                results = translate(net, crops, torch_device, batch=len(crops))
                 for (index, original), crop, result in zip(chunk, crops, results):
                     meter.add(crop, result)
                     if boxes is not None:

@@ -15,7 +15,8 @@ COMMANDS: list[click.Command] = []
     "--direction",
     type=click.Choice(["a2b", "b2a"]),
     default=None,
-    help="a2b applies G_AB (default), b2a G_BA; a network file holds one generator.",
+    help="a2b: A's frames into B's person (default), b2a the other way, where the run's "
+    "objective translates both ways; a network file holds one generator.",
 )
 @click.option("--side-by-side", is_flag=True, help="Write input | face-off next to each other.")
 @click.option("--batch", default=8, show_default=True, help="Frames per generator call.")

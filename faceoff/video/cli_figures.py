@@ -23,7 +23,7 @@ import click
     type=click.Choice(["a2b", "b2a"]),
     default="a2b",
     show_default=True,
-    help="a2b: A's test frames through G_AB; b2a: B's through G_BA.",
+    help="a2b: A's test frames translated into B; b2a: B's into A.",
 )
 def compare(runs: tuple[str, ...], out: str, frames: int, direction: str) -> None:
     """Test frames side by side with each run's face-off (the paper's Figure 6).
@@ -52,16 +52,20 @@ def compare(runs: tuple[str, ...], out: str, frames: int, direction: str) -> Non
     help="One point per epoch (the paper's figure), or per logged step (for short runs).",
 )
 def plot(runs: tuple[str, ...], out: str, by: str) -> None:
-    """Generator, discriminator and cycle loss per epoch, one line per RUN (the paper's Figure 7).
+    """Loss curves per epoch, one line per RUN (the paper's Figure 7).
 
-    Each epoch's value is the mean of the run's metrics.jsonl rows in that epoch (weighted by the
-    steps each row covers); with --by step, every metrics.jsonl row is a point. D is D_A + D_B,
-    cycle is cycle_A + cycle_B.
+    The curves are those of each run's objective (cyclegan: generator G, discriminator D_A + D_B,
+    cycle consistency cycle_A + cycle_B). Each epoch's value is the mean of the run's
+    metrics.jsonl rows in that epoch (weighted by the steps each row covers); with --by step,
+    every metrics.jsonl row is a point.
     """
-    from faceoff.video.figures import plot as make
+    from faceoff.video.plot import plot as make
 
     series = make(runs, out, by=by)
-    points = ", ".join(f"{label} {len(s['G'][0])} {by}s" for label, s in series.items())
+    points = ", ".join(
+        f"{label} {max((len(x) for x, _ in s.values()), default=0)} {by}s"
+        for label, s in series.items()
+    )
     click.echo(f"wrote {out}: {points}")
 
 

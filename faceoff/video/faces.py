@@ -12,23 +12,25 @@ from typing import Any
 import cv2
 import numpy as np
 
+from faceoff.capabilities import LocatesFace, locates_faces
 from faceoff.errors import FaceoffError
 
 
 def face_detector(name: str, params: dict[str, Any] | None = None) -> Any:
-    """A mask provider that can also locate faces (``face_box`` or ``faces``), from the registry."""
+    """A mask provider that can also locate faces (:func:`faceoff.capabilities.locates_faces`),
+    from the registry."""
     from faceoff.plugins import get_registry
 
     component = get_registry().get("mask_provider", name, where="--detector")
     built = component.make(params or {})
-    if not (hasattr(built, "face_box") or hasattr(built, "faces")):
+    if not locates_faces(built):
         raise FaceoffError(f"--detector {name}: this mask provider cannot locate faces; use dlib")
     return built
 
 
 def locate(detector: Any, frame: np.ndarray) -> tuple[float, float, float, float] | None:
     """(left, top, right, bottom) of the largest face, or None."""
-    if hasattr(detector, "face_box"):
+    if isinstance(detector, LocatesFace):
         box = detector.face_box(frame)
         return None if box is None else tuple(float(v) for v in box)
     faces = np.asarray(detector.faces(frame))

@@ -1,4 +1,4 @@
-"""The reference CycleGAN's networks and losses as faceoff plugins.
+"""The reference CycleGAN as faceoff plugins: its objective, networks and losses.
 
 Importing this module is cheap: torch-heavy modules are imported when a component is built.
 """
@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from faceoff.errors import FaceoffError
 from faceoff.hookspecs import hookimpl
+from faceoff.objective import Curve, Description, Network, Translation
 from faceoff.spec import ComponentSpec
 from faceoff_cyclegan import guess
 
@@ -105,6 +106,59 @@ class MultiParams(BaseModel):
         return self
 
 
+class CycleGANParams(BaseModel):
+    """The CycleGAN objective's options (the reference's defaults). The cycle losses and their
+    weight (lambda) are the spec's `losses.cycle`."""
+
+    model_config = ConfigDict(extra="forbid")
+    identity: float = Field(
+        0.5,
+        ge=0,
+        description="Identity term weight relative to the cycle weights (reference: 0.5); "
+        "0 turns it off. faceoff 0.1: losses.identity.",
+    )
+    pool_size: int = Field(
+        50,
+        ge=0,
+        description="Image pool of generated images shown to the discriminators (0: no pool). "
+        "faceoff 0.1: train.pool_size.",
+    )
+
+
+def describe_cyclegan(params: CycleGANParams) -> Description:
+    """Two generators and two discriminators from the spec's one generator and discriminator."""
+    return Description(
+        networks={
+            "G_AB": Network("generator", "generator"),
+            "G_BA": Network("generator", "generator"),
+            "D_A": Network("discriminator", "discriminator"),
+            "D_B": Network("discriminator", "discriminator"),
+        },
+        translations={
+            "a2b": Translation("G_AB", "A", "B", inverse="b2a"),
+            "b2a": Translation("G_BA", "B", "A", inverse="a2b"),
+        },
+        panels={
+            "generator": ("G", "G_AB", "G_BA"),
+            "discriminator": ("D_A", "D_B"),
+            "cycle and identity": ("cycle_A", "cycle_B", "idt_A", "idt_B"),
+        },
+        curves={
+            "G": Curve("generator loss", ("G",)),
+            "D": Curve("discriminator loss", ("D_A", "D_B")),
+            "cycle": Curve("cycle-consistency loss", ("cycle_A", "cycle_B")),
+        },
+        shown=("G", "D_A", "D_B", "cycle_A"),
+    )
+
+
+def build_cyclegan(params: CycleGANParams, networks: Any, context: Any) -> Any:
+    """CycleGAN (Zhu et al. 2017): two generators, two discriminators, cycle consistency."""
+    from faceoff_cyclegan.objective import CycleGAN
+
+    return CycleGAN(params, networks, context)
+
+
 def build_resnet(params: ResnetParams, in_channels: int = 3, out_channels: int = 3) -> Any:
     """ResNet generator: 7x7 stem, two stride-2 downsamplings, residual blocks, two upsamplings."""
     from faceoff_cyclegan.networks import ResnetGenerator
@@ -192,12 +246,10 @@ def build_pixel(params: PixelParams, in_channels: int = 3) -> Any:
     return PixelDiscriminator(in_channels, ndf=params.ndf, norm=params.norm)
 
 
-def build_multi(params: MultiParams, in_channels: int = 3) -> Any:
+def build_multi(params: MultiParams, in_channels: int = 3, *, registry: Any) -> Any:
     """Several discriminators whose adversarial losses are added with weights."""
-    from faceoff.plugins import get_registry
     from faceoff_cyclegan.networks import MultiDiscriminator
 
-    registry = get_registry()
     members = [
         registry.get("discriminator", m.plugin, where=f"members.{i}.plugin").make(
             m.params, in_channels=in_channels
@@ -208,11 +260,8 @@ def build_multi(params: MultiParams, in_channels: int = 3) -> Any:
     return MultiDiscriminator(members, weights)
 
 
-def check_multi(params: MultiParams, size: int) -> str | None:
+def check_multi(params: MultiParams, size: int, *, registry: Any) -> str | None:
     """Each member's own rule."""
-    from faceoff.plugins import get_registry
-
-    registry = get_registry()
     for i, member in enumerate(params.members):
         try:
             component = registry.get("discriminator", member.plugin)
@@ -239,6 +288,11 @@ def build_l1(params: BaseModel) -> Any:
 
 
 @hookimpl
+def register_objectives(register: Any) -> None:
+    register("cyclegan", build_cyclegan, params=CycleGANParams, describe=describe_cyclegan)
+
+
+@hookimpl
 def register_generators(register: Any) -> None:
     register(
         "resnet",
@@ -260,7 +314,7 @@ def register_discriminators(register: Any) -> None:
         guess_params=guess.patchgan,
     )
     register("pixel", build_pixel, params=PixelParams, guess_params=guess.pixel)
-    register("multi", build_multi, params=MultiParams, check_input=check_multi)
+    register("multi", build_multi, params=MultiParams, check_input=check_multi, composite=True)
 
 
 @hookimpl

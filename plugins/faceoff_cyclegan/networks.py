@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from faceoff.losses import weighted_members
+
 NORMS = ("instance", "batch", "none")
 
 
@@ -271,10 +273,10 @@ class PixelDiscriminator(nn.Module):
 class MultiDiscriminator(nn.Module):
     """Several discriminators whose adversarial losses are added with weights.
 
-    Not called directly: the training loop asks :meth:`weighted_members` (see
-    ``faceoff.losses.weighted_members``) and judges with each member as a discriminator of its
-    own, so L = sum_i w_i L(D_i). Members that are themselves several are flattened, their
-    weights multiplied.
+    Not called directly: an objective asks :meth:`weighted_members` (the
+    :class:`faceoff.capabilities.WeightedMembers` protocol) and judges with each member as a
+    discriminator of its own, so L = sum_i w_i L(D_i). Members that are themselves several are
+    flattened, their weights multiplied.
     """
 
     def __init__(self, members: list[nn.Module], weights: list[float]) -> None:
@@ -287,11 +289,7 @@ class MultiDiscriminator(nn.Module):
     def weighted_members(self) -> list[tuple[float, nn.Module]]:
         out: list[tuple[float, nn.Module]] = []
         for weight, member in zip(self.weights, self.members):
-            inner = getattr(member, "weighted_members", None)
-            if callable(inner):
-                out += [(weight * w, m) for w, m in inner()]
-            else:
-                out.append((weight, member))
+            out += [(weight * w, m) for w, m in weighted_members(member)]
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The reference's image pool: the discriminators also see older generated images."""
+"""The reference's image pool, for objectives: discriminators also see older generated images."""
 
 from __future__ import annotations
 

@@ -1,0 +1,21 @@
+"""The device a command runs on: one rule for training, apply and eval."""
+
+from __future__ import annotations
+
+import torch
+
+from faceoff.errors import FaceoffError
+
+
+def pick_device(choice: str, where: str = "train.device") -> torch.device:
+    """'auto' -> CUDA when there is one, else the CPU; 'cuda' (or 'cuda:N') without one, or
+    anything else, is an error naming ``where``."""
+    if choice not in ("auto", "cpu", "cuda") and not choice.startswith("cuda:"):
+        raise FaceoffError(f"{where} {choice!r}: expected auto, cpu or cuda")
+    if choice.startswith("cuda") and not torch.cuda.is_available():
+        raise FaceoffError(
+            f"{where} is {choice!r} but no CUDA device is available; use auto or cpu"
+        )
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(choice)
