@@ -151,7 +151,7 @@ def references(run: Path) -> dict[str, dict[str, Any]]:
 
     from faceoff.eval.core import measure
     from faceoff.eval.data import load_eval_data
-    from faceoff.train.batches import center_crop, to_tensor
+    from faceoff.frames import center_crop, to_tensor
     from faceoff_synthetic.render import make_identities, render_frame
 
     spec = json.loads((run / "spec.json").read_text())

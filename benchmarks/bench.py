@@ -29,11 +29,11 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from faceoff.devices import pick_device
+from faceoff.frames import to_float
 from faceoff.plugins import get_registry
 from faceoff.spec import ResolvedSpec, load_spec
-from faceoff.train.batches import to_float
-from faceoff.train.cyclegan import CycleGAN
-from faceoff.train.run import pick_device
+from faceoff.train.build import Training, build_training
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS: dict[str, tuple[Path, list[str]]] = {
@@ -118,8 +118,9 @@ class PlainStep:
     per-tensor Adam, forward G_A, G_B, backward G (identity, GAN, cycle), step, then D_A and D_B
     backward, step. No image pool (it does not change the cost)."""
 
-    def __init__(self, model: CycleGAN, spec: Any) -> None:
+    def __init__(self, model: nn.Module, spec: Any, device: torch.device) -> None:
         self.m = reference_layers(model)
+        self.device = device
         opt = spec.optimizer
         gens = [*model.G_AB.parameters(), *model.G_BA.parameters()]
         discs = [*model.D_A.parameters(), *model.D_B.parameters()]
@@ -132,8 +133,8 @@ class PlainStep:
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         m, adv = self.m, self.m.adversarial
-        real_A = to_float(batch["A"].to(m.device))
-        real_B = to_float(batch["B"].to(m.device))
+        real_A = to_float(batch["A"].to(self.device))
+        real_B = to_float(batch["B"].to(self.device))
         fake_B = m.G_AB(real_A)
         rec_A = m.G_BA(fake_B)
         fake_A = m.G_BA(real_B)
@@ -165,9 +166,10 @@ class PlainStep:
         return {k: v.detach() for k, v in t.items()}
 
 
-def build(resolved: ResolvedSpec, device: torch.device) -> CycleGAN:
+def build(resolved: ResolvedSpec, device: torch.device) -> Training:
+    """The spec's objective and engine (``.step(batch)`` trains), seeded as a run is."""
     torch.manual_seed(resolved.spec.train.seed)
-    return CycleGAN(resolved, device, torch.Generator().manual_seed(1))
+    return build_training(resolved, device)
 
 
 def compare_losses(resolved: ResolvedSpec, device: torch.device) -> dict[str, Any]:
@@ -176,12 +178,12 @@ def compare_losses(resolved: ResolvedSpec, device: torch.device) -> dict[str, An
     TF32 is off meanwhile: with it (PyTorch's default for CUDA convolutions, and what the timed
     fp32 steps use) two orders of the same sums differ by ~1e-4 on CUDA."""
     ours = build(resolved, device)
-    plain = PlainStep(copy.deepcopy(ours), resolved.spec)
+    plain = PlainStep(copy.deepcopy(ours.objective), resolved.spec, device)
     batch = make_batches(resolved, 1, seed=123)[0]
     saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     try:
-        a = {k: float(v) for k, v in ours.train_step(batch).items()}
+        a = {k: float(v) for k, v in ours.step(batch).items()}
         b = {k: float(v) for k, v in plain(batch).items()}
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
@@ -259,14 +261,14 @@ def bench_config(
     batches = make_batches(base)
     images = 2 * spec.train.batch_size  # both domains
     check = compare_losses(base, device)
-    fns: list[Callable[[dict], Any]] = [PlainStep(build(base, device), spec)]
+    fns: list[Callable[[dict], Any]] = [PlainStep(build(base, device).objective, spec, device)]
     labels = [("plain (reference-style)", "fp32")]
     for label, extra, unbatched in variants:
         resolved = load_spec(path, registry, [*QUIET_DATA, *overrides, *extra])
         model = build(resolved, device)
         if unbatched:
-            model.batch_generators = False
-        fns.append(model.train_step)
+            model.engine.batch_networks = False
+        fns.append(model.step)
         labels.append((label, resolved.spec.train.precision))
     flops = count_flops(fns[0], batches[0])
     memory = [peak_memory(fn, batches[0], device) for fn in fns]

@@ -35,6 +35,25 @@ _BOUNDS |= {"min_length": "min length", "max_length": "max length", "pattern": "
 _TITLES = {"loss": "Losses", "mask_provider": "Mask providers", "data_source": "Data sources"}
 
 
+def _objective_facts(c: Component) -> list[str]:
+    """An objective's networks and translations, from its description at default params."""
+    if c.describe is None:
+        return []
+    try:
+        description = c.describe(c.params.model_validate({}))
+    except Exception:  # params without defaults: the table says the rest
+        return []
+    nets = ", ".join(f"{n} ({x.kind}, from `{x.slot}`)" for n, x in description.networks.items())
+    ways = ", ".join(
+        f"`{n}` ({t.source} -> {t.target} by {t.network})"
+        for n, t in description.translations.items()
+    )
+    facts = [f"Networks: {nets}.", f"Translations: {ways}."]
+    if description.layout.frames > 1:
+        facts.append(f"Trains on clips of {description.layout.frames} consecutive frames.")
+    return facts
+
+
 def _model(annotation: Any) -> type[BaseModel] | None:
     plain = get_origin(annotation) is None and isinstance(annotation, type)
     return annotation if plain and issubclass(annotation, BaseModel) else None
@@ -145,6 +164,7 @@ def component_tables(registry: Registry) -> str:
             facts += [f"Role: {c.role}."] if c.role else []
             facts += ["Needs face masks (a `mask` section)."] if c.needs_mask else []
             facts += [f"Input size: {_doc(c.check_input)}"] if c.check_input else []
+            facts += _objective_facts(c)
             out += [f"#### `{c.name}`", "", c.summary, "", " ".join(facts), ""]
             if c.params.model_fields:
                 out += [f"Parameters (`{c.params.__name__}`): {_doc(c.params)}", ""]

@@ -155,7 +155,7 @@ class Checkpoint:
 
         if name not in self.networks:
             raise FaceoffError(
-                f"network {name!r}: this run checkpoint holds {', '.join(self.networks)}"
+                f"network {name!r}: a run checkpoint holds {', '.join(self.networks)}"
             )
         record = self.networks[name]
         return build_network(
@@ -227,7 +227,8 @@ class RunFolder:
         found = self.checkpoints()
         if not found:
             raise FaceoffError(
-                f"{self.path}: no checkpoint (checkpoints/step_*.safetensors); {hint}"
+                f"{self.path}: no checkpoints in {self.path / 'checkpoints'} "
+                f"(step_*.safetensors); {hint}"
             )
         return Checkpoint(found[-1])
 

@@ -16,8 +16,9 @@ def resize(frames: np.ndarray, size: int) -> np.ndarray:
         return frames
     shrink = size < frames.shape[2]
     method = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-    return np.stack([cv2.resize(np.ascontiguousarray(f), (size, size), interpolation=method)
-                     for f in frames])
+    return np.stack(
+        [cv2.resize(np.ascontiguousarray(f), (size, size), interpolation=method) for f in frames]
+    )
 
 
 @torch.no_grad()

@@ -17,7 +17,7 @@ import ablation
 
 # The tiny overrides, with enough frames for the judges and a test sequence (later ones win).
 TINY_RUN = [*TINY, "data.source.params.frames=24", "data.source.params.test_frames=6"]
-TINY_RUN += ["train.max_steps=2", "train.pool_size=2"]
+TINY_RUN += ["train.max_steps=2", "objective.params.pool_size=2"]
 
 
 def test_the_ablation_script_trains_evaluates_and_reports(

@@ -15,12 +15,13 @@ from click.testing import CliRunner
 from faceoff.cli import cli
 from faceoff.data.images import resize_frames
 from faceoff.errors import FaceoffError
+from faceoff.eval.temporal import stability
+from faceoff.frames import to_float, to_tensor, to_uint8
 from faceoff.plugins import get_registry
 from faceoff.spec import load_spec
-from faceoff.train.batches import to_float, to_tensor, to_uint8
 from faceoff.train.run import train
 from faceoff.video import apply as apply_module
-from faceoff.video.apply import apply_video, temporal_stability
+from faceoff.video.apply import apply_video
 from faceoff.video.io import VideoWriter, frames, probe
 from faceoff.weights import import_reference, load_network
 from tiny import QUICKSTART, TINY
@@ -55,6 +56,12 @@ def read_video(path: Path) -> np.ndarray:
 def read_pngs(folder: Path) -> np.ndarray:
     files = sorted(folder.glob("*.png"))
     return np.stack([cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files])
+
+
+def temporal_stability(inputs: np.ndarray, outputs: np.ndarray) -> float:
+    """The stability ratio, NaN where there is none."""
+    report = stability(inputs, outputs)
+    return report["ratio"] if report["computed"] else math.nan
 
 
 def generate(net: torch.nn.Module, images: np.ndarray, size: int = SIZE) -> np.ndarray:
@@ -246,7 +253,7 @@ def test_bad_input_is_one_line_and_writes_nothing(setup, tmp_path: Path) -> None
 
 
 def test_a_failure_midway_leaves_nothing(setup, tmp_path: Path, monkeypatch) -> None:
-    real = apply_module.run_generator
+    real = apply_module.translate
     calls = []
 
     def failing(*args, **kwargs):
@@ -255,7 +262,7 @@ def test_a_failure_midway_leaves_nothing(setup, tmp_path: Path, monkeypatch) -> 
             raise FaceoffError("boom")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(apply_module, "run_generator", failing)
+    monkeypatch.setattr(apply_module, "translate", failing)
     for out in (tmp_path / "out.mp4", tmp_path / "frames"):
         calls.clear()
         with pytest.raises(FaceoffError, match="boom"):

@@ -26,8 +26,8 @@ from faceoff.train.batches import (
     random_windows,
     resolve_workers,
 )
+from faceoff.train.data import frames_on_disk, load_data
 from faceoff.train.distributed import ShardedBatches
-from faceoff.train.run import _frames_on_disk, _load_data
 from tiny import QUICKSTART, TINY
 
 
@@ -165,17 +165,17 @@ def test_a_broken_cache_file_is_written_again(tmp_path: Path) -> None:
 
 
 def test_data_cache_disk_loads_the_same_frames_into_the_cache_folder(tmp_path: Path) -> None:
-    memory = _load_data(load_spec(QUICKSTART, get_registry(), [*TINY, "data.cache=memory"]))
+    memory = load_data(load_spec(QUICKSTART, get_registry(), [*TINY, "data.cache=memory"]))
     disk_spec = load_spec(QUICKSTART, get_registry(), [*TINY, "data.cache=disk"])
-    disk = _load_data(disk_spec)
+    disk = load_data(disk_spec)
     for m, d in zip(memory.train, disk.train):
         assert isinstance(d.images, DiskFrames) and isinstance(m.images, torch.Tensor)
         assert d.images.path.parent.name == "frames" and d.images.path.is_file()
         assert torch.equal(torch.from_numpy(np.array(d.images.array)), m.images)
     auto = load_spec(QUICKSTART, get_registry(), [*TINY, "data.cache_auto_gib=0.00001"])
     a, b = auto.build("data.source").load("train", 36)
-    assert _frames_on_disk(auto, a, b)  # 2 x 8 x 36 x 36 x 3 bytes > 10 KiB
-    assert not _frames_on_disk(load_spec(QUICKSTART, get_registry(), TINY), a, b)
+    assert frames_on_disk(auto, a, b)  # 2 x 8 x 36 x 36 x 3 bytes > 10 KiB
+    assert not frames_on_disk(load_spec(QUICKSTART, get_registry(), TINY), a, b)
 
 
 def test_the_loader_starts_at_the_step_and_workers_change_nothing() -> None:

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from faceoff.errors import FaceoffError
-from faceoff.train.cyclegan import CycleGAN
+from faceoff.train.build import build_training
 from faceoff.train.run import train
 from tiny import tiny_spec
 
@@ -38,9 +38,9 @@ def exact_fp32() -> Iterator[None]:
 
 def _two_steps(device: torch.device, weights: dict, batches: list[dict]) -> list[dict]:
     resolved = tiny_spec(f"train.device={device.type}")
-    model = CycleGAN(resolved, device, torch.Generator().manual_seed(1))
-    model.load_state_dict(weights)
-    return [{k: float(v) for k, v in model.train_step(b).items()} for b in batches]
+    model = build_training(resolved, device)
+    model.objective.load_state_dict(weights)
+    return [{k: float(v) for k, v in model.step(b).items()} for b in batches]
 
 
 def test_a_cuda_step_computes_what_the_cpu_step_computes(exact_fp32: None) -> None:
@@ -49,7 +49,7 @@ def test_a_cuda_step_computes_what_the_cpu_step_computes(exact_fp32: None) -> No
     one optimiser step. A wrong kernel, layout or optimiser on either side would not."""
     resolved = tiny_spec()
     torch.manual_seed(0)
-    weights = CycleGAN(resolved, torch.device("cpu"), torch.Generator().manual_seed(1))
+    weights = build_training(resolved, torch.device("cpu")).objective
     weights = {k: v.clone() for k, v in weights.state_dict().items()}
     g = torch.Generator().manual_seed(3)
     shape = (2, 3, 32, 32)
@@ -91,10 +91,8 @@ def test_compile_on_cuda_computes_the_same_losses(exact_fp32: None) -> None:
     out = []
     for extra in ((), ("train.compile=true",)):
         torch.manual_seed(0)
-        model = CycleGAN(
-            tiny_spec(f"train.device={DEV}", *extra), torch.device(DEV), torch.Generator()
-        )
-        out.append([{k: float(v) for k, v in model.train_step(b).items()} for b in batches])
+        model = build_training(tiny_spec(f"train.device={DEV}", *extra), torch.device(DEV))
+        out.append([{k: float(v) for k, v in model.step(b).items()} for b in batches])
     for a, b in zip(*out):
         for k in a:
             assert b[k] == pytest.approx(a[k], rel=2e-3, abs=1e-5), k

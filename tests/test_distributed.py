@@ -9,7 +9,7 @@ What is compared, and why it must agree:
   the expected outcome only when nothing else differs between the two: no image pool
   (``pool_size 0``, so no pool randomness and the discriminators see the current fakes), no flip,
   the same initial weights and the same crops (the test cuts both ranks' batches from one global
-  batch and calls the real ``CycleGAN.train_step`` with the real gradient averaging). Then, as
+  batch and calls the real CycleGAN objective's step with the real gradient averaging). Then, as
   instance norm works per sample and every loss is a mean over a batch of equal size on each
   rank, the mean of the ranks' gradients is the gradient of the global batch's loss.
   Left out of this comparison: the biases of convolutions followed by an instance norm, which
@@ -36,14 +36,14 @@ from torch import nn
 
 from faceoff.plugins import get_registry
 from faceoff.spec import load_spec
-from faceoff.train.cyclegan import CycleGAN
+from faceoff.train.build import Training, build_training
 from faceoff.train.distributed import setup
 from tiny import QUICKSTART, TINY, cancelled_biases, run_args
 
 WORLD = 2
 STEPS = 3
 PER_RANK = 2
-EXACT = ["train.pool_size=0", "data.flip=false"]
+EXACT = ["objective.params.pool_size=0", "data.flip=false"]
 
 
 def _free_port() -> int:
@@ -52,19 +52,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _flat(model: CycleGAN) -> torch.Tensor:
-    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+def _flat(model: Training) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1) for p in model.objective.parameters()])
 
 
-def _cancelled(model: CycleGAN) -> torch.Tensor:
+def _cancelled(model: Training) -> torch.Tensor:
     """Which entries of :func:`_flat` are such biases."""
-    names = cancelled_biases(model)
-    return torch.cat([torch.full((p.numel(),), n in names) for n, p in model.named_parameters()])
+    names = cancelled_biases(model.objective)
+    params = model.objective.named_parameters()
+    return torch.cat([torch.full((p.numel(),), n in names) for n, p in params])
 
 
-def _record(model: CycleGAN, sync: Callable[[list[nn.Parameter]], None] | None) -> list[dict]:
+def _record(model: Training, sync: Callable[[list[nn.Parameter]], None] | None) -> list[dict]:
     """Hook ``sync`` in before each optimiser step; the gradients it leaves, by name, per step."""
-    names = {id(p): n for n, p in model.named_parameters()}
+    names = {id(p): n for n, p in model.objective.named_parameters()}
     seen: list[dict[str, torch.Tensor]] = []
 
     def grad_sync(params: list[nn.Parameter]) -> None:
@@ -72,7 +73,7 @@ def _record(model: CycleGAN, sync: Callable[[list[nn.Parameter]], None] | None) 
             sync(params)
         seen.append({names[id(p)]: p.grad.clone() for p in params if p.grad is not None})
 
-    model.grad_sync = grad_sync
+    model.engine.grad_sync = grad_sync
     return seen
 
 
@@ -86,17 +87,20 @@ def _global_batches() -> list[dict[str, torch.Tensor]]:
     ]
 
 
-def _snapshot(model: CycleGAN) -> dict:
+def _snapshot(model: Training) -> dict:
     """Everything a step starts from: weights and both optimisers' state."""
     return copy.deepcopy(
-        {"nets": model.state_dict(), "G": model.opt_G.state_dict(), "D": model.opt_D.state_dict()}
+        {
+            "nets": model.objective.state_dict(),
+            **{g: opt.state_dict() for g, opt in model.engine.optimizers.items()},
+        }
     )
 
 
-def _restore(model: CycleGAN, snapshot: dict) -> None:
-    model.load_state_dict(snapshot["nets"])
-    model.opt_G.load_state_dict(copy.deepcopy(snapshot["G"]))
-    model.opt_D.load_state_dict(copy.deepcopy(snapshot["D"]))
+def _restore(model: Training, snapshot: dict) -> None:
+    model.objective.load_state_dict(snapshot["nets"])
+    for group, opt in model.engine.optimizers.items():
+        opt.load_state_dict(copy.deepcopy(snapshot[group]))
 
 
 def _worker(rank: int, port: int, out: str) -> None:
@@ -112,12 +116,12 @@ def _worker(rank: int, port: int, out: str) -> None:
     try:
         resolved = load_spec(QUICKSTART, get_registry(), [*TINY, *EXACT])
         torch.manual_seed(100 + rank)  # different weights on each rank: the broadcast fixes them
-        model = CycleGAN(resolved, dist.device, torch.Generator().manual_seed(rank))
-        dist.broadcast_parameters(model)
+        model = build_training(resolved, dist.device)
+        dist.broadcast_parameters(model.objective)
         grads = _record(model, dist.average_gradients)  # the real averaging, then recorded
         states, gathered_after = [_snapshot(model)], []
         for batch in _global_batches():
-            model.train_step({k: v[rank::WORLD] for k, v in batch.items()})  # this rank's shard
+            model.step({k: v[rank::WORLD] for k, v in batch.items()})  # this rank's shard
             flat = _flat(model)
             gathered = [torch.empty_like(flat) for _ in range(WORLD)]
             torch_dist.all_gather(gathered, flat)
@@ -152,8 +156,8 @@ def test_two_ranks_stay_identical_and_match_one_process_on_the_global_batch(
         assert torch.equal(rank0, rank1), f"the ranks' weights differ after step {step}"
 
     resolved = load_spec(QUICKSTART, get_registry(), [*TINY, *EXACT])
-    single = CycleGAN(resolved, torch.device("cpu"), torch.Generator().manual_seed(0))
-    cancelled = cancelled_biases(single)
+    single = build_training(resolved, torch.device("cpu"))
+    cancelled = cancelled_biases(single.objective)
     keep = ~_cancelled(single)
     assert 0 < int((~keep).sum()) < 0.05 * len(keep)
     assert len(saved["grads"]) == 2 * STEPS  # a generator and a critic step each
@@ -161,7 +165,7 @@ def test_two_ranks_stay_identical_and_match_one_process_on_the_global_batch(
         _restore(single, saved["states"][step - 1])
         before = _flat(single)[keep]
         grads = _record(single, None)
-        single.train_step(batch)  # one process, the whole global batch
+        single.step(batch)  # one process, the whole global batch
         # The averaged gradients themselves (Adam would hide a wrong scale: it divides it out).
         for i, (mine, theirs) in enumerate(zip(grads, saved["grads"][2 * step - 2 :])):
             assert mine.keys() == theirs.keys()

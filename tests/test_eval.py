@@ -17,9 +17,9 @@ from faceoff.eval import core, judges
 from faceoff.eval.core import measure
 from faceoff.eval.data import EvalData, load_eval_data
 from faceoff.eval.nets import JudgeConfig, fit
+from faceoff.frames import center_crop, to_tensor
 from faceoff.plugins import get_registry
 from faceoff.spec import load_spec
-from faceoff.train.batches import center_crop, to_tensor
 from faceoff.train.run import train
 from faceoff_synthetic.render import make_identities, render_frame
 from tiny import QUICKSTART, TINY

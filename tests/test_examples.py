@@ -20,7 +20,7 @@ SHRINK = [
     "train.batch_size=1",
     "train.max_steps=2",
     "train.device=cpu",
-    "train.pool_size=2",
+    "objective.params.pool_size=2",
     "output.log_every=1",
     "output.sample_every=2",
     "output.checkpoint_every=2",
@@ -62,7 +62,7 @@ def test_paper_examples_validate_at_the_papers_settings_and_train(
     resolved = load_spec(path, get_registry())
     spec = resolved.to_dict()
     assert (spec["data"]["load_size"], spec["data"]["crop_size"]) == (286, 256)
-    assert spec["train"]["batch_size"] == 1 and spec["losses"]["identity"] == 0.5
+    assert spec["train"]["batch_size"] == 1 and spec["objective"]["params"]["identity"] == 0.5
     assert spec["losses"]["cycle"][0]["weight"] == 10.0
     tiny = load_spec(path, get_registry(), shrink(path.stem))
     result = train(tiny, tmp_path / "run", show_progress=False)

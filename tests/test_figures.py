@@ -12,21 +12,18 @@ import torch
 from click.testing import CliRunner
 
 from faceoff.cli import cli
+from faceoff.frames import center_crop, to_float, to_uint8
 from faceoff.plugins import get_registry
+from faceoff.runs import list_checkpoints
 from faceoff.spec import load_spec
-from faceoff.train.batches import DomainTensors, center_crop, to_float, to_uint8
-from faceoff.train.checkpoint import list_checkpoints
+from faceoff.train.batches import DomainTensors
 from faceoff.train.run import train
-from faceoff.video.figures import (
-    cell_origin,
-    cell_size,
-    epoch_index,
-    epoch_series,
-    grid_shape,
-    step_series,
-)
+from faceoff.video.figures import cell_origin, cell_size, grid_shape
+from faceoff.video.plot import epoch_index, epoch_series, step_series
 from faceoff.weights import load_network
 from tiny import QUICKSTART, TINY
+
+CURVES = get_registry().get("objective", "cyclegan").describe(None).curves
 
 SHORT = [
     *TINY,
@@ -134,7 +131,7 @@ def test_plot_draws_per_epoch_losses(runs: list[Path], tmp_path: Path) -> None:
     assert cv2.imread(str(out)) is not None
     rows = [json.loads(line) for line in (runs[0] / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [0.5, 1.0, 1.5, 2.0]
-    series = epoch_series(rows)
+    series = epoch_series(rows, CURVES)
     assert series["G"][0] == [1, 2]
     assert series["G"][1] == pytest.approx(
         [(rows[0]["G"] + rows[1]["G"]) / 2, (rows[2]["G"] + rows[3]["G"]) / 2]
@@ -151,7 +148,7 @@ def test_plot_by_step_has_a_point_per_logged_step(runs: list[Path], tmp_path: Pa
     assert result.exit_code == 0, result.output
     assert "4 steps" in result.output and cv2.imread(str(out)) is not None
     rows = [json.loads(line) for line in (runs[0] / "metrics.jsonl").read_text().splitlines()]
-    series = step_series(rows)
+    series = step_series(rows, CURVES)
     assert series["G"] == ([r["step"] for r in rows], [pytest.approx(r["G"]) for r in rows])
     assert series["D"][1] == [pytest.approx(r["D_A"] + r["D_B"]) for r in rows]
 
@@ -161,7 +158,7 @@ def test_epoch_series_weights_rows_by_the_steps_they_cover() -> None:
         return {"step": step, "epoch": step / per_epoch, "G": g, "D_A": g, "D_B": 1.0}
 
     # log_every 3, 4 steps per epoch, 8 steps: rows at 3, 6, 8 (the last covers 2 steps)
-    series = epoch_series([row(3, 1.0), row(6, 2.0), row(8, 5.0)])
+    series = epoch_series([row(3, 1.0), row(6, 2.0), row(8, 5.0)], CURVES)
     assert series["G"] == ([1, 2], [1.0, pytest.approx((3 * 2.0 + 2 * 5.0) / 5)])
     assert series["D"][1] == [2.0, pytest.approx((3 * 3.0 + 2 * 6.0) / 5)]
     assert series["cycle"] == ([], [])  # no cycle terms logged: no line

@@ -19,7 +19,7 @@ from faceoff.components import PluginInfo
 from faceoff.errors import FaceoffError
 from faceoff.hookspecs import hookimpl
 from faceoff.plugins import get_registry, load_registry
-from faceoff.train.cyclegan import CycleGAN
+from faceoff.train.build import Training
 from faceoff.train.run import train
 from faceoff_losses import (
     MS_SSIM_WEIGHTS,
@@ -30,7 +30,7 @@ from faceoff_losses import (
 )
 from faceoff_losses.adversarial import gradient_penalty
 from faceoff_losses.reconstruction import ms_ssim_scales
-from tiny import tiny_spec
+from tiny import tiny_spec, tiny_training
 
 # The quickstart sets Adam's settings explicitly; a WGAN spec leaves them to the loss.
 NO_OPTIMIZER = "optimizer={}"
@@ -41,10 +41,8 @@ def loss(name: str, **params):
     return component.make(params)
 
 
-def tiny_model(*extra: str, registry=None) -> CycleGAN:
-    torch.manual_seed(0)
-    resolved = tiny_spec(*extra, registry=registry)
-    return CycleGAN(resolved, torch.device("cpu"), torch.Generator().manual_seed(0))
+def tiny_model(*extra: str, registry=None) -> Training:
+    return tiny_training(*extra, registry=registry)
 
 
 def tiny_batch(masks: float | None = None) -> dict[str, torch.Tensor]:
@@ -56,8 +54,8 @@ def tiny_batch(masks: float | None = None) -> dict[str, torch.Tensor]:
     return batch
 
 
-def d_params(model: CycleGAN) -> list[nn.Parameter]:
-    return [*model.D_A.parameters(), *model.D_B.parameters()]
+def d_params(model: Training) -> list[nn.Parameter]:
+    return [*model.objective.D_A.parameters(), *model.objective.D_B.parameters()]
 
 
 def test_importing_the_plugin_loads_neither_torch_nor_pytorch_msssim() -> None:
@@ -73,7 +71,7 @@ def test_registered_with_roles_weights_and_mask_needs() -> None:
     registry = get_registry()
     assert set(registry.names("loss", "adversarial")) >= {"vanilla", "wgan", "wgan-gp"}
     assert set(registry.names("loss", "reconstruction")) >= {"ssim", "ms-ssim", "masked-l1"}
-    weights = {n: registry.get("loss", n).extra["weight"] for n in ("ssim", "ms-ssim", "masked-l1")}
+    weights = {n: registry.get("loss", n).weight for n in ("ssim", "ms-ssim", "masked-l1")}
     assert weights == {"ssim": 0.01, "ms-ssim": 0.01, "masked-l1": 10.0}
     assert [n for n in registry.names("loss") if registry.get("loss", n).needs_mask] == [
         "masked-l1"
@@ -108,7 +106,7 @@ def test_vanilla_is_cross_entropy_with_logits_and_halves_d() -> None:
 
 
 def test_vanilla_trains_a_step() -> None:
-    terms = tiny_model("losses.adversarial.plugin=vanilla").train_step(tiny_batch())
+    terms = tiny_model("losses.adversarial.plugin=vanilla").step(tiny_batch())
     assert all(torch.isfinite(v) for v in terms.values())
     # Random networks score near 0: each cross-entropy is near log 2.
     assert terms["D_A"].item() == pytest.approx(math.log(2), abs=0.1)
@@ -163,9 +161,9 @@ def test_wgan_clips_after_every_critic_step_and_takes_n_critic_steps(n_critic: i
         f'losses.adversarial={{"plugin": "wgan", "params": {{"n_critic": {n_critic}}}}}',
         NO_OPTIMIZER,
     )
-    assert isinstance(model.opt_D, torch.optim.RMSprop)
-    assert isinstance(model.opt_G, torch.optim.RMSprop)
-    assert model.opt_D.param_groups[0]["lr"] == 5e-5
+    assert isinstance(model.engine.optimizers["D"], torch.optim.RMSprop)
+    assert isinstance(model.engine.optimizers["G"], torch.optim.RMSprop)
+    assert model.engine.optimizers["D"].param_groups[0]["lr"] == 5e-5
     assert max(p.abs().max().item() for p in d_params(model)) > clip  # N(0, 0.02) init
 
     calls: list[str] = []
@@ -179,11 +177,11 @@ def test_wgan_clips_after_every_critic_step_and_takes_n_critic_steps(n_critic: i
     def after_d(optimizer, args, kwargs) -> None:
         outside_after_step.append(max(p.abs().max().item() for p in d_params(model)) > clip)
 
-    model.opt_D.register_step_pre_hook(before_d)
-    model.opt_D.register_step_post_hook(after_d)
-    model.opt_G.register_step_pre_hook(lambda *_: calls.append("G"))
+    model.engine.optimizers["D"].register_step_pre_hook(before_d)
+    model.engine.optimizers["D"].register_step_post_hook(after_d)
+    model.engine.optimizers["G"].register_step_pre_hook(lambda *_: calls.append("G"))
     for _ in range(2):
-        model.train_step(tiny_batch())
+        model.step(tiny_batch())
         assert max(p.abs().max().item() for p in d_params(model)) <= clip
     assert calls == (["G"] + ["D"] * n_critic) * 2
     # The optimiser's step leaves weights outside the bound each time, so each clip mattered.
@@ -263,8 +261,8 @@ def test_the_loop_adds_the_penalty_to_the_discriminator_loss() -> None:
             f'"params": {{"n_critic": 1, "lambda_gp": {lambda_gp}}}}}',
             NO_OPTIMIZER,
         )
-        assert isinstance(model.opt_D, torch.optim.Adam)
-        return model.train_step(tiny_batch())
+        assert isinstance(model.engine.optimizers["D"], torch.optim.Adam)
+        return model.step(tiny_batch())
 
     with_gp, without = step(10.0), step(0.0)
     for term in ("G", "G_AB", "G_BA", "cycle_A", "cycle_B"):
@@ -406,8 +404,8 @@ def test_bad_ssim_params_are_refused(params: dict, message: str) -> None:
 
 def test_ssim_trains_a_step_next_to_l1() -> None:
     model = tiny_model('losses.cycle=[{"plugin": "l1"}, {"plugin": "ssim"}]')
-    assert model.cycle_weights == [10.0, 0.01]
-    terms = model.train_step(tiny_batch())
+    assert model.objective.cycle_weights == [10.0, 0.01]
+    terms = model.step(tiny_batch())
     assert all(torch.isfinite(v) for v in terms.values())
 
 
@@ -478,7 +476,7 @@ def test_masked_l1_in_the_loop_gets_the_masks() -> None:
 
     def terms(cycle: str, *extra: str, mask_value: float) -> dict[str, torch.Tensor]:
         model = tiny_model(f"losses.cycle={cycle}", masks, *extra, registry=registry)
-        return model.train_step(tiny_batch(masks=mask_value))
+        return model.step(tiny_batch(masks=mask_value))
 
     plain = terms('[{"plugin": "l1"}]', mask_value=1.0)
     w0 = terms('[{"plugin": "masked-l1", "params": {"w": 0}}]', mask_value=1.0)

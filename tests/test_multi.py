@@ -12,9 +12,10 @@ from safetensors.torch import load_file
 
 import faceoff
 from faceoff.errors import FaceoffError
+from faceoff.losses import discriminator_adversarial, generator_adversarial, scores
 from faceoff.plugins import get_registry
 from faceoff.spec import load_spec, resolve
-from faceoff.train.cyclegan import CycleGAN
+from faceoff.train.build import build_training
 from faceoff.train.run import train
 from faceoff_cyclegan.networks import MultiDiscriminator
 from tiny import QUICKSTART, TINY
@@ -123,8 +124,8 @@ def test_the_member_s_own_size_rule_is_checked_by_the_core_too() -> None:
     assert "member 1 (patchgan)" in multi.input_problem(multi_params, 8)
 
 
-def _losses_by_hand(model: CycleGAN, real: torch.Tensor, fake: torch.Tensor):
-    (d1, d2) = model.D_A.members
+def _losses_by_hand(d_a: MultiDiscriminator, real: torch.Tensor, fake: torch.Tensor):
+    (d1, d2) = d_a.members
     mse = F.mse_loss
 
     def d_loss(d):
@@ -141,14 +142,15 @@ def _losses_by_hand(model: CycleGAN, real: torch.Tensor, fake: torch.Tensor):
 def test_the_loop_weights_each_member_s_losses() -> None:
     resolved = multi_spec()
     torch.manual_seed(0)
-    model = CycleGAN(resolved, torch.device("cpu"), torch.Generator().manual_seed(0))
+    training = build_training(resolved, torch.device("cpu"))
+    model, engine = training.objective, training.engine
     assert isinstance(model.D_A, MultiDiscriminator)
     assert [w for w, _ in model.D_A.weighted_members()] == [0.5, 0.25]
     real = torch.rand(2, 3, 32, 32) * 2 - 1
     fake = torch.rand(2, 3, 32, 32) * 2 - 1
-    by_hand_d, by_hand_g = _losses_by_hand(model, real, fake)
-    loss_d = model._discriminator_loss(model.D_A, real, fake)
-    loss_g = model._generator_adversarial(model.D_A, fake)
+    by_hand_d, by_hand_g = _losses_by_hand(model.D_A, real, fake)
+    loss_d = discriminator_adversarial(model.adversarial, model.D_A, real, fake, engine.autocast)
+    loss_g = generator_adversarial(model.adversarial, scores(model.D_A, fake))
     assert loss_d.item() == pytest.approx(by_hand_d.item(), rel=1e-6)
     assert loss_g.item() == pytest.approx(by_hand_g.item(), rel=1e-6)
     loss_d.backward()

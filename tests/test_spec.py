@@ -25,7 +25,7 @@ def test_empty_spec_resolves_to_the_reference_defaults() -> None:
         "params": {"ndf": 64, "n_layers": 3, "norm": "instance"},
     }
     assert spec["losses"]["cycle"] == [{"plugin": "l1", "params": {}, "weight": 10.0}]
-    assert spec["losses"]["identity"] == 0.5
+    assert spec["objective"] == {"plugin": "cyclegan", "params": {"identity": 0.5, "pool_size": 50}}
     assert (spec["data"]["load_size"], spec["data"]["crop_size"]) == (286, 256)
     assert spec["optimizer"] == {
         "name": "adam",
@@ -34,7 +34,7 @@ def test_empty_spec_resolves_to_the_reference_defaults() -> None:
         "beta2": 0.999,
         "alpha": None,
     }
-    assert spec["train"]["pool_size"] == 50 and spec["train"]["batch_size"] == 1
+    assert spec["train"]["batch_size"] == 1
     assert spec["data"]["source"]["params"] == {"seed": 0, "frames": 2000, "test_frames": 200}
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from faceoff.errors import FaceoffError
-from faceoff.train.cyclegan import CycleGAN
+from faceoff.train.build import Training
 from faceoff.train.run import train
 from tiny import ROOT, cancelled_biases, tiny_spec
 
@@ -21,14 +21,14 @@ import bench
 CPU = torch.device("cpu")
 
 
-def model_and_batches(*extra: str) -> tuple[CycleGAN, list[dict]]:
+def model_and_batches(*extra: str) -> tuple[Training, list[dict]]:
     resolved = tiny_spec(*extra)
     return bench.build(resolved, CPU), bench.make_batches(resolved, 2, seed=7)
 
 
 def losses(*extra: str, steps: int = 1) -> list[dict[str, float]]:
     model, batches = model_and_batches(*extra)
-    return [{k: float(v) for k, v in model.train_step(b).items()} for b in batches[:steps]]
+    return [{k: float(v) for k, v in model.step(b).items()} for b in batches[:steps]]
 
 
 def test_the_resolved_spec_records_the_speed_options(tmp_path: Path) -> None:
@@ -76,17 +76,18 @@ def test_channels_last_gives_the_same_losses_as_nchw() -> None:
 def test_fused_optimizer_gives_the_same_weights_as_the_plain_one() -> None:
     fast, batches = model_and_batches("train.fused_optimizer=true")
     plain, _ = model_and_batches("train.fused_optimizer=false")
-    assert fast.opt_G.param_groups[0]["fused"]  # Adam: fused kernels on the CPU too
-    assert not plain.opt_G.param_groups[0]["fused"] and not plain.opt_G.param_groups[0]["foreach"]
+    fast_g, plain_g = fast.engine.optimizers["G"], plain.engine.optimizers["G"]
+    assert fast_g.param_groups[0]["fused"]  # Adam: fused kernels on the CPU too
+    assert not plain_g.param_groups[0]["fused"] and not plain_g.param_groups[0]["foreach"]
     for batch in batches:
-        fast.train_step(batch)
-        plain.train_step(batch)
+        fast.step(batch)
+        plain.step(batch)
     # A convolution's bias right before an instance norm is cancelled by it: its gradient is
     # rounding noise, which Adam normalises into steps of +-lr whose sign depends on the order
     # of the arithmetic. Everything else must agree.
-    cancelled = cancelled_biases(plain)
-    assert cancelled and len(cancelled) < len(list(plain.named_parameters())) // 2
-    a, b = dict(fast.named_parameters()), dict(plain.named_parameters())
+    cancelled = cancelled_biases(plain.objective)
+    assert cancelled and len(cancelled) < len(list(plain.objective.named_parameters())) // 2
+    a, b = dict(fast.objective.named_parameters()), dict(plain.objective.named_parameters())
     for key in a:
         if key not in cancelled:
             torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
@@ -119,11 +120,14 @@ def test_the_speed_options_may_change_on_resume(tmp_path: Path) -> None:
 
 def test_batched_generator_calls_equal_separate_ones() -> None:
     batched, batches = model_and_batches()
-    separate = copy.deepcopy(batched)
-    separate.batch_generators = False
-    assert batched.batch_generators
-    a = batched.train_step(batches[0])
-    b = separate.train_step(batches[0])
+    separate, _ = model_and_batches()
+    separate.engine.batch_networks = False
+    calls = []
+    hook = batched.objective.G_AB.register_forward_hook(lambda *_: calls.append(1))
+    a = batched.step(batches[0])
+    hook.remove()
+    b = separate.step(batches[0])
+    assert len(calls) == 2  # A and B (identity) in one call, then the way back of fake A
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
 
@@ -143,7 +147,7 @@ def test_our_reflection_padding_equals_torch_s(
     """Same values forward; backward (our folded gradient) equal to torch's to rounding."""
     from torch import nn
 
-    from faceoff.train.cyclegan import fast_padding
+    from faceoff.train.speed import fast_padding
 
     g = torch.Generator().manual_seed(pad)
     x = torch.randn(2, 3, 9, 7, generator=g).to(dtype)
@@ -171,8 +175,8 @@ def test_our_reflection_padding_equals_torch_s(
 def test_mixed_precision_on_cuda(precision: str) -> None:
     resolved = tiny_spec("train.device=cuda", f"train.precision={precision}")
     model = bench.build(resolved, torch.device("cuda"))
-    assert (model.scaler is not None) == (precision == "fp16")
-    assert model.opt_G.param_groups[0].get("fused")
+    assert (model.engine.scaler is not None) == (precision == "fp16")
+    assert model.engine.optimizers["G"].param_groups[0].get("fused")
     for batch in bench.make_batches(resolved, 2):
-        terms = model.train_step(batch)
+        terms = model.step(batch)
         assert all(torch.isfinite(v) for v in terms.values())

@@ -26,7 +26,9 @@ TERMS = {"G", "G_AB", "G_BA", "D_A", "D_B", "cycle_A", "cycle_B", "idt_A", "idt_
 
 def nets(path: Path) -> dict[str, torch.Tensor]:
     return {
-        k: v for k, v in load_file(str(path)).items() if k.startswith(("net.", "opt_", "pool."))
+        k: v
+        for k, v in load_file(str(path)).items()
+        if k.startswith(("net.", "opt_", "objective."))
     }
 
 
@@ -82,7 +84,7 @@ def test_resume_is_exact(tmp_path: Path) -> None:
         tiny_spec("train.max_steps=6"), tmp_path / "b", resume=True, show_progress=False
     )
     a, b = nets(straight.checkpoint), nets(resumed.checkpoint)
-    assert a.keys() == b.keys() and any(k.startswith("pool.") for k in a)
+    assert a.keys() == b.keys() and any(k.startswith("objective.pool.") for k in a)
     different = [k for k in a if not torch.equal(a[k], b[k])]
     assert different == []
     steps = [

@@ -23,7 +23,7 @@ TINY = [
     "discriminator.params.ndf=4",
     "train.batch_size=2",
     "train.device=cpu",
-    "train.pool_size=3",
+    "objective.params.pool_size=3",
     "output.log_every=1",
     "output.sample_every=2",
     "output.checkpoint_every=2",
@@ -80,3 +80,15 @@ def start_training(args: list[str], run: Path, steps: int, timeout: float) -> su
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.2)
     return proc
+
+
+def tiny_training(*extra: str, registry=None, device: str = "cpu", seed: int = 0):
+    """The tiny quickstart's objective and engine (``faceoff.train.build.Training``), built
+    after seeding the global RNG with ``seed``; ``.step(batch)`` trains on one batch."""
+    import torch
+
+    from faceoff.train.build import build_training
+
+    torch.manual_seed(seed)
+    resolved = tiny_spec(*extra, registry=registry)
+    return build_training(resolved, torch.device(device))

@@ -143,7 +143,7 @@ def cycle(inputs: torch.Tensor, cycled: torch.Tensor | None) -> dict[str, Any]:
     from pytorch_msssim import ssim
 
     if cycled is None:
-        return _skip("the objective has no translation back")
+        return _skip("no backward generator given")
     x = inputs.float() / 255
     y = cycled.float() / 255
     mse = ((x - y) ** 2).flatten(1).mean(1).clamp_min(10 ** (-_PSNR_CAP / 10))

@@ -24,25 +24,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from faceoff.data import Domain
+from faceoff.frames import to_tensor
 from faceoff.io import atomic_path
 
 GIB = 2**30
-
-
-def to_tensor(frames: np.ndarray) -> torch.Tensor:
-    """uint8 [N, H, W, 3] -> uint8 [N, 3, H, W] (still uint8: a quarter of float32's memory)."""
-    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).contiguous()
-
-
-def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] -> float [-1, 1], the networks' range."""
-    return images.float().div_(127.5).sub_(1.0)
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """float [-1, 1] [N, 3, H, W] -> uint8 [N, H, W, 3] for writing pictures."""
-    images = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return images.permute(0, 2, 3, 1).numpy()
 
 
 class DiskFrames:
@@ -218,13 +203,6 @@ def crop_flip(
     index = torch.arange(n)
     out_masks = crop_windows(masks, index, tops, lefts, flips, crop) if masks is not None else None
     return crop_windows(images, index, tops, lefts, flips, crop), out_masks
-
-
-def center_crop(images: torch.Tensor, crop: int) -> torch.Tensor:
-    """The middle ``crop`` x ``crop`` window: sample grids at the training scale, no randomness."""
-    h, w = images.shape[-2:]
-    y, x = (h - crop) // 2, (w - crop) // 2
-    return images[..., y : y + crop, x : x + crop]
 
 
 # --- the disk cache of decoded frames -----------------------------------------------------------

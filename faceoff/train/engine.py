@@ -61,6 +61,7 @@ class Engine:
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.streams: dict[str, torch.Generator] = {}
         self.grad_sync: Callable[[list[nn.Parameter]], None] | None = None
+        self.batch_networks = True  # forward() may join inputs into one call (see there)
         self._stream_seed = stream_seed or (lambda index: train.seed + index)
         self._per_sample: dict[int, bool] = {}
 
@@ -143,7 +144,7 @@ class Engine:
         key = id(net)
         if key not in self._per_sample:
             self._per_sample[key] = per_sample(net)
-        if len(inputs) > 1 and self._per_sample[key]:
+        if len(inputs) > 1 and self.batch_networks and self._per_sample[key]:
             out = net(torch.cat(inputs)).float()
             return list(out.split([len(x) for x in inputs]))
         return [net(x).float() for x in inputs]
