@@ -7,7 +7,7 @@ from typing import Any
 from faceoff.errors import FaceoffError
 from faceoff.hookspecs import hookimpl
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["FaceoffError", "__version__", "hookimpl", "load_network"]
 
 

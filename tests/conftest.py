@@ -22,7 +22,7 @@ import pytest
 from faceoff import plugins
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST_DISTS = ("faceoff-hello", "faceoff-broken")
+TEST_DISTS = ("faceoff-hello", "faceoff-broken", "faceoff-simgan")
 
 
 @pytest.fixture(scope="session")

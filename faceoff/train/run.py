@@ -217,10 +217,20 @@ def _train(
     start = 0
     if resume_from is not None:
         start = _resume(training, resume_from, dist, seed, total, run_dir)
+    loggers = _loggers(resolved)
     _write_run_files(resolved, run_dir, dist)
     dist.barrier()
     return _run_loop(
-        training, data, batches, run_dir, dist, start, total, steps_per_epoch, show_progress
+        training,
+        data,
+        batches,
+        run_dir,
+        dist,
+        start,
+        total,
+        steps_per_epoch,
+        show_progress,
+        loggers,
     )
 
 
@@ -273,12 +283,9 @@ def _loader(
     )
 
 
-def _observers(
-    resolved: ResolvedSpec, run_dir: Path, show_progress: bool, checkpoints: Checkpoints
-) -> tuple[list[Observer], SampleGrids]:
-    """The built-in observers, in the order they are called, then the spec's loggers."""
-    metrics = run_dir / "metrics.jsonl"
-    samples = SampleGrids()
+def _loggers(resolved: ResolvedSpec) -> list[Observer]:
+    """The spec's logger plugins, built (so a missing package fails before anything is
+    written)."""
     loggers = []
     for i in range(len(resolved.spec.output.loggers)):
         logger = resolved.build(f"output.loggers.{i}")
@@ -289,8 +296,7 @@ def _observers(
                 f"built a {type(logger).__name__}, not a faceoff.observers.Observer"
             )
         loggers.append(logger)
-    builtin = [MetricsFile(metrics), samples, LossPlot(metrics), checkpoints]
-    return [*builtin, ProgressBar(show_progress), *loggers], samples
+    return loggers
 
 
 def _run_loop(
@@ -303,6 +309,7 @@ def _run_loop(
     total: int,
     steps_per_epoch: int,
     show_progress: bool,
+    loggers: list[Observer],
 ) -> RunResult:
     resolved = training.resolved
     spec, out = resolved.spec, resolved.spec.output
@@ -320,7 +327,9 @@ def _run_loop(
         )
 
     checkpoints = Checkpoints(out.checkpoint_every, out.keep_checkpoints, save)
-    observers, samples = _observers(resolved, run_dir, show_progress, checkpoints)
+    metrics, samples = run_dir / "metrics.jsonl", SampleGrids()
+    builtin = [MetricsFile(metrics), samples, LossPlot(metrics), checkpoints]
+    observers = [*builtin, ProgressBar(show_progress), *loggers]
     run = RunInfo(
         run_dir,
         spec_dict,
