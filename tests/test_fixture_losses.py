@@ -56,6 +56,9 @@ def test_training_computes_the_fixture_losses_bit_for_bit(tmp_path: Path) -> Non
             assert got["networks"] == run["networks"], f"{name}: final weights differ"
     if same_arithmetic:
         assert now["apply-0.1"] == stored["apply-0.1"], "apply makes other frames of the 0.1 run"
+    # Whatever the arithmetic, the quickstart learns: a broken backward or optimiser would not.
+    cycle = [step["cycle_A"] for step in now["runs"]["quickstart"]["steps"]]
+    assert sum(cycle[-10:]) < 0.6 * sum(cycle[:10])
     if not same_arithmetic:
         warnings.warn(
             f"this CPU rounds differently from the fixture's even in the pinned arithmetic "
