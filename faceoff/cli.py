@@ -60,8 +60,15 @@ def validate(spec: str, overrides: tuple[str, ...], show: bool) -> None:
     resolved = _resolve(spec, overrides)
     if show:
         click.echo(json.dumps(resolved.to_dict(), indent=2))
-    else:
-        click.echo(f"ok: {spec} ({len(resolved.components)} components)")
+        return
+    name = resolved.components["objective"][0].name
+    description = resolved.description
+    nets = ", ".join(description.networks)
+    ways = ", ".join(description.translations)
+    click.echo(
+        f"ok: {spec} ({len(resolved.components)} components; objective {name}: networks "
+        f"{nets}; translates {ways})"
+    )
 
 
 @cli.command()
@@ -89,7 +96,7 @@ def run(
     no_progress: bool,
     nproc: int,
 ) -> None:
-    """Train the CycleGAN a spec describes."""
+    """Train the objective a spec describes (by default the CycleGAN)."""
     resolved = _resolve(spec, overrides)
     run_dir = Path(out or resolved.spec.output.dir or Path("runs") / Path(spec).stem)
     from faceoff.train.run import train

@@ -1,0 +1,116 @@
+"""The run folder as training sees it: refuse to mix two runs, check a resume, write the files
+that describe a run."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+
+from faceoff import __version__
+from faceoff.console import info
+from faceoff.errors import FaceoffError
+from faceoff.io import write_json
+from faceoff.plugins import get_registry
+from faceoff.runs import Checkpoint, list_checkpoints, read_metadata
+from faceoff.spec import ResolvedSpec, resolve
+from faceoff.train.data import Data, load_data
+from faceoff.train.distributed import Dist
+
+
+def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> Path | None:
+    """Refuse to mix two runs in one folder; return the checkpoint to resume from, if any.
+
+    Only checks: nothing is deleted or written here.
+    """
+    if resume and overwrite:
+        raise FaceoffError("--resume and --overwrite exclude each other")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise FaceoffError(f"{run_dir}: exists and is not a folder")
+    if resume:
+        found = list_checkpoints(run_dir / "checkpoints")
+        if not found:
+            raise FaceoffError(
+                f"{run_dir}: no checkpoint to resume from (checkpoints/step_*.safetensors)"
+            )
+        try:
+            read_metadata(found[-1])
+        except FaceoffError as exc:
+            offer = (
+                f"the previous one is {found[-2]}: move the broken file away to resume from it"
+                if len(found) > 1
+                else "there is no earlier checkpoint; use --overwrite to start again"
+            )
+            raise FaceoffError(f"{exc}; {offer}") from None
+        return found[-1]
+    if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
+        raise FaceoffError(
+            f"{run_dir}: already holds a run; use --resume to continue it, "
+            "--overwrite to replace it, or --out for a new folder"
+        )
+    return None
+
+
+_DATA_SPEED_OPTIONS = ("cache", "cache_auto_gib")
+
+
+_DATA_SPEED_OPTIONS = ("cache", "cache_auto_gib")
+
+
+def check_resume(resolved: ResolvedSpec, path: Path) -> None:
+    """A resumed run must train the same thing; schedule, output, max_steps and the speed
+    options (device, precision, channels_last, compile, cudnn_benchmark, fused_optimizer,
+    workers, prefetch_factor, data.cache, data.cache_auto_gib) may change. The checkpoint's spec
+    is resolved as today's (a 0.1 run's is in 0.1's form)."""
+    registry = resolved.registry or get_registry()
+    try:
+        saved = resolve(Checkpoint(path).spec, registry, source=f"{path} (its spec)").to_dict()
+    except FaceoffError as exc:
+        raise FaceoffError(f"cannot resume: {exc}") from None
+    now = resolved.to_dict()
+    for spec in (saved, now):  # where frames are kept changes no batch (and older runs lack it)
+        for key in _DATA_SPEED_OPTIONS:
+            spec.get("data", {}).pop(key, None)
+    differ = [k for k in now if k not in ("schedule", "output", "train") and now[k] != saved.get(k)]
+    for key in ("batch_size", "seed"):
+        if now["train"][key] != saved.get("train", {}).get(key):
+            differ.append(f"train.{key}")
+    if differ:
+        raise FaceoffError(
+            f"{path}: cannot resume with a different {', '.join(differ)} than the checkpoint's run"
+        )
+
+
+def prepare_folder(
+    resolved: ResolvedSpec, run_dir: Path, dist: Dist, resume: bool, overwrite: bool
+) -> tuple[Path | None, Data]:
+    """The checks, then the data (the slow, failure-prone part) before anything is written."""
+    if dist.device.type == "cuda":
+        torch.backends.cudnn.benchmark = resolved.spec.train.cudnn_benchmark
+    resume_from = check_run_dir(run_dir, resume=resume, overwrite=overwrite)
+    if resume_from is not None:
+        check_resume(resolved, resume_from)
+    data = load_data(resolved)
+    dist.barrier()  # every rank has checked the run folder before rank 0 changes it
+    if overwrite and run_dir.exists() and dist.is_main:
+        shutil.rmtree(run_dir)
+    return resume_from, data
+
+
+def write_run_files(resolved: ResolvedSpec, run_dir: Path, dist: Dist) -> None:
+    spec = resolved.spec
+    if dist.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "spec.json", resolved.to_dict())
+        write_json(
+            run_dir / "plugins.json",
+            {"faceoff": __version__, "components": resolved.plugin_versions()},
+        )
+    if dist.active and dist.is_main:
+        info(
+            f"{dist.world} processes, {spec.train.batch_size} images each: "
+            f"{spec.train.batch_size * dist.world} per step"
+        )
+    if spec.train.compile and dist.is_main:
+        info("train.compile: the first steps compile the networks (a minute or more)")
