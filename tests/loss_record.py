@@ -38,6 +38,8 @@ PINNED_ENV = {
     "MKL_NUM_THREADS": str(THREADS),
 }
 
+# A frozen copy of tests/tiny.py's TINY as the fixture was recorded with it (0.1's --set keys
+# included, which must keep working): the fixture's numbers depend on every value here.
 TINY = [
     "data.source.params.frames=8",
     "data.source.params.test_frames=2",
