@@ -73,6 +73,22 @@ class FindsLandmarks(Protocol):
     def landmarks(self, frame: np.ndarray) -> np.ndarray | None: ...
 
 
+@runtime_checkable
+class FeatureTaps(Protocol):
+    """A generator whose inner layers can be read, for objectives that compare features (CUT's
+    PatchNCE): ``encode(x, layers)`` returns the outputs of those layers (indices into the
+    network's own layer sequence) for the batch ``x``; ``default_taps`` are the layers used when
+    a spec names none. The bundled ``resnet`` generator has it."""
+
+    default_taps: tuple[int, ...]
+
+    def encode(self, x: Any, layers: tuple[int, ...]) -> list[Any]: ...
+
+
+CAPABILITIES: dict[str, type] = {"FeatureTaps": FeatureTaps}
+"""The capabilities an objective may require of a network (``Network(needs=(...))``), by name."""
+
+
 GuessParams = Callable[[Mapping[str, tuple[int, ...]]], "dict[str, Any] | None"]
 """A network's registration option ``guess_params``: from a state dict's tensor shapes (name ->
 shape), the params that would build a network with exactly those shapes, or None. Used by

@@ -34,7 +34,7 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "discriminator": ("check_input", "guess_params", "composite"),
     "loss": ("role", "needs_mask", "check_input", "optimizer", "weight"),
     "mask_provider": ("check_input", "cache_ignore"),
-    "data_source": ("check_input",),
+    "data_source": ("check_input", "sequences"),
     "objective": ("describe", "check_input"),
     "logger": (),
 }
@@ -79,6 +79,7 @@ class Component:
     guess_params: GuessParams | None = None
     cache_ignore: tuple[str, ...] = ()
     composite: bool = False
+    sequences: bool = False
     describe: Describe | None = None
     registry: Registry | None = field(default=None, compare=False, repr=False)
 
@@ -139,8 +140,10 @@ class Register:
         5e-5}``; ``weight`` (reconstruction losses): the default weight in a spec;
         ``guess_params`` (networks, :data:`faceoff.capabilities.GuessParams`); ``composite``
         (networks that build others by name: ``build`` and ``check_input`` get ``registry=``);
-        ``cache_ignore`` (mask providers): params that do not change the masks; ``describe``
-        (objectives, required): see :mod:`faceoff.objective`.
+        ``cache_ignore`` (mask providers): params that do not change the masks; ``sequences``
+        (data sources): the source says which frames are consecutive (``Domain.segments``), so
+        objectives that train on clips can use it; ``describe`` (objectives, required): see
+        :mod:`faceoff.objective`.
         """
         label = f"{self.kind} {name!r}"
         if not isinstance(name, str) or not _NAME.match(name):

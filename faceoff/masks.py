@@ -196,13 +196,7 @@ def compute_masks(
             out[row] = mask
     if found < len(domain):
         info(f"masks {label}: no face in {len(domain) - found} of {len(domain)} frames ({no_face})")
-    kept = Domain(
-        frames=domain.frames[keep],
-        names=[domain.names[i] for i in keep],
-        params={k: v[keep] for k, v in domain.params.items()} if domain.params else None,
-        truth=domain.truth,
-    )
-    return DomainMasks(kept, out, found, len(domain), cached)
+    return DomainMasks(domain.subset(keep), out, found, len(domain), cached)
 
 
 def spec_provider(resolved: Any) -> tuple[MaskProvider, MaskCache | None]:
@@ -228,5 +222,5 @@ def mask_out(resolved: Any, domains: tuple[Domain, Domain]) -> tuple[Domain, Dom
         done = compute_masks(provider, domain, label, cache=cache, no_face="empty")
         weight = np.clip(done.masks.astype(np.float32), 0.0, 1.0)[..., None]
         frames = np.round(domain.frames.astype(np.float32) * weight).astype(np.uint8)
-        out.append(Domain(frames, domain.names, domain.params, domain.truth))
+        out.append(Domain(frames, domain.names, domain.params, domain.truth, domain.segments))
     return out[0], out[1]

@@ -67,12 +67,15 @@ DOMAINS = ("A", "B")
 @dataclass(frozen=True)
 class Network:
     """One network an objective owns: built from the component at spec slot ``slot`` (of kind
-    ``kind``) with these channels. Discriminators take ``in_channels`` only."""
+    ``kind``) with these channels. Discriminators take ``in_channels`` only. ``needs`` names
+    capabilities the network must have (:data:`faceoff.capabilities.CAPABILITIES`, such as
+    ``"FeatureTaps"``): a spec whose component lacks one is refused at validation."""
 
     kind: str
     slot: str
     in_channels: int = 3
     out_channels: int = 3
+    needs: tuple[str, ...] = ()
 
     def channels(self) -> dict[str, int]:
         """The keyword arguments of the component's ``build``."""
@@ -151,7 +154,10 @@ class Description:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Description:
         return cls(
-            networks={k: Network(**v) for k, v in data["networks"].items()},
+            networks={
+                k: Network(**{**v, "needs": tuple(v.get("needs", ()))})
+                for k, v in data["networks"].items()
+            },
             translations={k: Translation(**v) for k, v in data["translations"].items()},
             layout=Layout(**data.get("layout", {})),
             panels={k: tuple(v) for k, v in data.get("panels", {}).items()},

@@ -23,6 +23,7 @@ from faceoff.spec_models import (
     OPTIMIZER_DEFAULTS,
     ComponentSpec,
     DataSpec,
+    GeneratorSpec,
     LossesSpec,
     MaskSpec,
     OptimizerSpec,
@@ -37,6 +38,7 @@ __all__ = [
     "OPTIMIZER_DEFAULTS",
     "ComponentSpec",
     "DataSpec",
+    "GeneratorSpec",
     "LossesSpec",
     "MaskSpec",
     "OptimizerSpec",
@@ -179,6 +181,7 @@ def resolve(raw: dict[str, Any], registry: Registry, source: str = "spec") -> Re
     _check_masks(spec, components, source)
     _check_sizes(spec, components, source)
     _check_networks(components, source)
+    _check_layout(components, source)
     spec.optimizer = _resolve_optimizer(spec.optimizer, *components["losses.adversarial"], source)
     return ResolvedSpec(spec=spec, components=components, registry=registry)
 
@@ -213,6 +216,45 @@ def _check_networks(components: dict[str, tuple[Component, BaseModel]], source: 
                 f"{source}: objective.plugin: objective {component.name!r} builds its network "
                 f"{name} from a {network.kind} at {network.slot}, and the spec has {have} there"
             )
+        if network.needs:
+            _check_capabilities(component.name, name, network, *found, source)
+
+
+def _check_capabilities(
+    objective: str, name: str, network: Any, component: Component, params: BaseModel, where: str
+) -> None:
+    """Build the network on torch's meta device (no memory, no weights) and check that it has
+    what the objective needs of it."""
+    import torch
+
+    from faceoff.capabilities import CAPABILITIES
+
+    with torch.device("meta"):
+        built = component.make(params, **network.channels())
+    for need in network.needs:
+        protocol = CAPABILITIES[need]
+        if not isinstance(built, protocol):
+            what = " ".join((protocol.__doc__ or "").split()[:14])
+            raise FaceoffError(
+                f"{where}: {network.slot}.plugin: objective {objective!r} needs its {name} to be "
+                f"a {network.kind} with the capability {need} (faceoff.capabilities: {what}...), "
+                f"and {component.name!r} has not"
+            )
+
+
+def _check_layout(components: dict[str, tuple[Component, BaseModel]], source: str) -> None:
+    """An objective that trains on clips needs a data source that knows the frames' order."""
+    objective, params = components["objective"]
+    frames = describe(objective, params).layout.frames
+    data = components["data.source"][0]
+    if frames > 1 and not data.sequences:
+        registry = data.registry
+        able = sorted(c.name for c in registry.all() if c.kind == "data_source" and c.sequences)
+        raise FaceoffError(
+            f"{source}: data.source.plugin: objective {objective.name!r} trains on clips of "
+            f"{frames} consecutive frames, and data source {data.name!r} does not say which "
+            f"frames are consecutive; use one that does ({', '.join(able) or 'none installed'})"
+        )
 
 
 def _resolve_component(
@@ -250,7 +292,9 @@ def _resolve_component(
         for i, item in enumerate(value if many else [value]):
             if isinstance(item, ComponentSpec):
                 path = f"{slot.path}.params.{name}" + (f".{i}" if many else "")
-                _resolve_component(registry, Slot(path, slot.kind, slot.role), item, source, out)
+                kind = getattr(type(item), "kind", slot.kind)  # a GeneratorSpec in an objective
+                nested = Slot(path, kind, slot.role if kind == slot.kind else None)
+                _resolve_component(registry, nested, item, source, out)
     node.params = params.model_dump(mode="json")
 
 

@@ -6,7 +6,7 @@ Every ``{"plugin", "params"}`` place is a :class:`ComponentSpec`, resolved in pa
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -20,6 +20,13 @@ class ComponentSpec(_Strict):
 
     plugin: str = Field(description="Registered name of the component.")
     params: dict[str, Any] = Field(default_factory=dict, description="The component's parameters.")
+
+
+class GeneratorSpec(ComponentSpec):
+    """A generator by registry name, with its parameters, inside another component's params
+    (an objective's temporal predictor)."""
+
+    kind: ClassVar[str] = "generator"
 
 
 class WeightedComponentSpec(ComponentSpec):

@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from faceoff.data import Domain
+from faceoff.errors import FaceoffError
 from faceoff.frames import to_tensor
 from faceoff.io import atomic_path
 
@@ -66,6 +67,7 @@ class DomainTensors:
 
     images: torch.Tensor | DiskFrames
     masks: torch.Tensor | None
+    segments: np.ndarray | None = None  # which frames are consecutive (faceoff.data.Domain)
 
     @classmethod
     def from_domain(
@@ -73,7 +75,16 @@ class DomainTensors:
     ) -> DomainTensors:
         """In memory, or ``frames`` (the domain's frames already in the disk cache)."""
         mask_t = torch.from_numpy(masks).unsqueeze(1).contiguous() if masks is not None else None
-        return cls(frames if frames is not None else to_tensor(domain.frames), mask_t)
+        images = frames if frames is not None else to_tensor(domain.frames)
+        return cls(images, mask_t, domain.segments)
+
+    def clip_starts(self, length: int) -> torch.Tensor:
+        """The frames that begin ``length`` consecutive frames (:meth:`Domain.clip_starts`)."""
+        if length <= 1:
+            return torch.arange(len(self))
+        probe = Domain(np.zeros((len(self), 1, 1, 3), np.uint8), [""] * len(self))
+        probe.segments = self.segments
+        return torch.from_numpy(probe.clip_starts(length))
 
     def __len__(self) -> int:
         return len(self.images)
@@ -106,6 +117,10 @@ class UnpairedBatches:
     A's index is the shuffled position modulo the size of A; B's index is uniform, as in the
     reference's unaligned dataset. Each epoch's order comes from (seed, epoch) alone, and B's
     indices, the crops and the flips from (seed, epoch, step_in_epoch, rank) alone.
+
+    With ``clip`` T > 1 an item is T consecutive frames (Recycle-GAN's triplets), [n, T, 3, c, c]
+    with one crop and flip per clip: the positions are then those of the frames that start a
+    clip, so an epoch counts clips, and no clip joins frames across a gap.
     """
 
     def __init__(
@@ -118,11 +133,21 @@ class UnpairedBatches:
         flip: bool,
         seed: int,
         rank: int = 0,
+        clip: int = 1,
     ) -> None:
         self.a, self.b = a, b
         self.batch_size, self.crop_size, self.flip = batch_size, crop_size, flip
-        self.seed, self.rank = seed, rank
-        self.epoch_size = max(len(a), len(b))
+        self.seed, self.rank, self.clip = seed, rank, clip
+        self.starts = (a.clip_starts(clip), b.clip_starts(clip))
+        for label, starts in zip("AB", self.starts):
+            if len(starts) == 0:
+                raise FaceoffError(
+                    f"data.source: no {clip} consecutive frames in the train split of {label}; "
+                    "the objective trains on clips (a frames folder gives them when its file "
+                    "names end in consecutive frame numbers: faceoff extract --clip "
+                    f"{clip})"
+                )
+        self.epoch_size = max(len(s) for s in self.starts)
         self._order: tuple[int, torch.Tensor] | None = None
 
     def order(self, epoch: int) -> torch.Tensor:
@@ -139,17 +164,31 @@ class UnpairedBatches:
             batch_seed(self.seed, epoch, step_in_epoch, self.rank)
         )
         picks = self.order(epoch)[(torch.arange(n) + step_in_epoch * n) % self.epoch_size]
-        index_a = picks % len(self.a)
-        index_b = torch.randint(0, len(self.b), (n,), generator=generator)
+        starts_a, starts_b = self.starts
+        index_a = starts_a[picks % len(starts_a)]
+        index_b = starts_b[torch.randint(0, len(starts_b), (n,), generator=generator)]
         out: dict[str, torch.Tensor] = {}
         for label, data, index in (("A", self.a, index_a), ("B", self.b, index_b)):
             _, _, h, w = data.images.shape
             windows = random_windows(n, h, w, self.crop_size, self.flip, generator)
-            images, masks = data.windows(index, *windows, self.crop_size)
+            images, masks = self._windows(data, index, windows)
             out[label] = images
             if masks is not None:
                 out[f"mask_{label}"] = masks
         return out
+
+    def _windows(
+        self, data: DomainTensors, starts: torch.Tensor, windows: tuple[torch.Tensor, ...]
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Single frames, or each start's clip with its window repeated over the clip."""
+        if self.clip == 1:
+            return data.windows(starts, *windows, self.crop_size)
+        t = self.clip
+        index = (starts[:, None] + torch.arange(t)).reshape(-1)
+        repeated = [w.repeat_interleave(t) for w in windows]
+        images, masks = data.windows(index, *repeated, self.crop_size)
+        shaped = images.view(len(starts), t, *images.shape[1:])
+        return shaped, None if masks is None else masks.view(len(starts), t, *masks.shape[1:])
 
 
 def random_windows(

@@ -134,7 +134,7 @@ def _train(
     if dist.active:
         dist.broadcast_parameters(training.objective)
         training.engine.grad_sync = dist.average_gradients
-    plan = _plan(resolved, data, dist)
+    plan = _plan(training, data, dist)
     if resume_from is not None:
         plan.start = _resume(training, resume_from, dist, plan.total, run_dir)
     loggers = _loggers(resolved)
@@ -143,8 +143,8 @@ def _train(
     return _run_loop(training, data, plan, run_dir, dist, show_progress, loggers)
 
 
-def _plan(resolved: ResolvedSpec, data: Data, dist: Dist) -> Plan:
-    spec = resolved.spec
+def _plan(training: Training, data: Data, dist: Dist) -> Plan:
+    spec = training.resolved.spec
     batches = ShardedBatches(
         *data.train,
         batch_size=spec.train.batch_size,
@@ -153,6 +153,7 @@ def _plan(resolved: ResolvedSpec, data: Data, dist: Dist) -> Plan:
         seed=spec.train.seed,
         rank=dist.rank,
         world=dist.world,
+        clip=training.description.layout.frames,
     )
     steps_per_epoch = spec.schedule.steps_per_epoch or max(
         1, batches.epoch_size // (spec.train.batch_size * dist.world)

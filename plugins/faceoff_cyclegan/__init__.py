@@ -37,6 +37,16 @@ class ResnetParams(BaseModel):
         "(the reference's CycleGAN: off). Moves the second conv from conv_block.5 to 6.",
     )
     norm: Norm = Field("instance", description=_NORM)
+    antialias: bool = Field(
+        False,
+        description="Downsample by a stride-1 convolution and a blurred subsampling (CUT's "
+        "default; --no_antialias turns it off there) instead of a stride-2 convolution.",
+    )
+    antialias_up: bool = Field(
+        False,
+        description="Upsample by a blurred upsampling and a convolution (CUT's default; "
+        "--no_antialias_up) instead of a transposed convolution.",
+    )
 
 
 class UnetParams(BaseModel):
@@ -66,6 +76,11 @@ class PatchganParams(BaseModel):
         3, ge=1, le=8, description="Stride-2 convolutions (3: the 70x70 PatchGAN)."
     )
     norm: Norm = Field("instance", description=_NORM)
+    antialias: bool = Field(
+        False,
+        description="Each stride-2 convolution a stride-1 one and a blurred subsampling (CUT's "
+        "default discriminator).",
+    )
 
 
 class PixelParams(BaseModel):
@@ -123,6 +138,47 @@ class CycleGANParams(BaseModel):
         description="Image pool of generated images shown to the discriminators (0: no pool). "
         "faceoff 0.1: train.pool_size.",
     )
+    cycle_noise: float = Field(
+        0.0,
+        ge=0,
+        le=2,
+        description="Std of Gaussian noise added to each translation before it is translated "
+        "back (images in [-1, 1]): a faint signal hidden in the translation no longer survives "
+        "the cycle (Chu et al. 2017). 0: off.",
+    )
+    pseudo: float = Field(
+        0.0,
+        ge=0,
+        description="Weight, relative to the cycle losses, of Wang et al.'s pseudo-supervision: "
+        "the translation warped by a random smooth flow, plus noise, must translate back to the "
+        "source warped alike (1 with the default L1 x 10: their lambda 10). 0: off.",
+    )
+    spatial: float = Field(
+        0.0,
+        ge=0,
+        description="Weight, relative to the cycle losses, of their spatial term: translating a "
+        "warped source must give the warped translation (G(W(x) + n) = W(G(x))). 0: off.",
+    )
+    flow_motion: float = Field(
+        8 / 256,
+        ge=0,
+        le=1,
+        description="Std of the random flow's motion, in image sides (the reference's 8 px at "
+        "256 px).",
+    )
+    flow_shift: float = Field(
+        10 / 256,
+        ge=0,
+        le=1,
+        description="Largest global shift of the random flow, in image sides (10 px at 256).",
+    )
+    flow_noise: float = Field(
+        0.001,
+        ge=0,
+        le=1,
+        description="Noise added to each warped input: std flow_noise x (1 + U[0, 1)), as the "
+        "reference.",
+    )
 
 
 def describe_cyclegan(params: CycleGANParams) -> Description:
@@ -142,6 +198,7 @@ def describe_cyclegan(params: CycleGANParams) -> Description:
             "generator": ("G", "G_AB", "G_BA"),
             "discriminator": ("D_A", "D_B"),
             "cycle and identity": ("cycle_A", "cycle_B", "idt_A", "idt_B"),
+            "pseudo-supervision": ("pseudo_A", "pseudo_B", "spatial_A", "spatial_B"),
         },
         curves={
             "G": Curve("generator loss", ("G",)),
@@ -170,6 +227,8 @@ def build_resnet(params: ResnetParams, in_channels: int = 3, out_channels: int =
         n_blocks=params.n_blocks,
         norm=params.norm,
         dropout=params.dropout,
+        antialias=params.antialias,
+        antialias_up=params.antialias_up,
     )
 
 
@@ -222,7 +281,11 @@ def build_patchgan(params: PatchganParams, in_channels: int = 3) -> Any:
     from faceoff_cyclegan.networks import PatchDiscriminator
 
     return PatchDiscriminator(
-        in_channels, ndf=params.ndf, n_layers=params.n_layers, norm=params.norm
+        in_channels,
+        ndf=params.ndf,
+        n_layers=params.n_layers,
+        norm=params.norm,
+        antialias=params.antialias,
     )
 
 
@@ -231,7 +294,9 @@ def check_patchgan(params: PatchganParams, size: int) -> str | None:
     (at batch 1), and the score map at least one value."""
     from faceoff_cyclegan.shapes import patchgan_smallest_size
 
-    smallest = patchgan_smallest_size(params.n_layers, normed=params.norm != "none")
+    smallest = patchgan_smallest_size(
+        params.n_layers, normed=params.norm != "none", antialias=params.antialias
+    )
     if size < smallest:
         return (
             f"with n_layers {params.n_layers} needs images of at least {smallest} px (got {size})"

@@ -26,11 +26,14 @@ def resnet(shapes: Shapes) -> dict[str, Any]:
     blocks = {int(m.group(1)) for k in shapes if (m := re.match(r"model\.(\d+)\.conv_block\.", k))}
     if not blocks:
         return {}
+    filters = {int(m.group(1)) for k in shapes if (m := re.fullmatch(r"model\.(\d+)\.filt", k))}
     return {
         "ngf": stem[0],
         "n_blocks": len(blocks),
         "dropout": any(".conv_block.6." in k for k in shapes),
         "norm": _norm(shapes, "model.1.bias"),
+        "antialias": any(i < min(blocks) for i in filters),
+        "antialias_up": any(i > max(blocks) for i in filters),
     }
 
 
@@ -58,7 +61,9 @@ def patchgan(shapes: Shapes) -> dict[str, Any]:
     convs = [k for k, s in shapes.items() if re.fullmatch(r"model\.\d+\.weight", k) and len(s) == 4]
     if len(convs) < 3:
         return {}
-    return {"ndf": first[0], "n_layers": len(convs) - 2, "norm": _norm(shapes, "model.2.bias")}
+    antialias = "model.2.filt" in shapes  # the first subsampling, right after conv and LeakyReLU
+    norm = _norm(shapes, "model.3.bias" if antialias else "model.2.bias")
+    return {"ndf": first[0], "n_layers": len(convs) - 2, "norm": norm, "antialias": antialias}
 
 
 def pixel(shapes: Shapes) -> dict[str, Any]:

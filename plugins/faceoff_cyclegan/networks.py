@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from faceoff.losses import weighted_members
+from faceoff_cyclegan.antialias import Downsample, Upsample
 
 NORMS = ("instance", "batch", "none")
 
@@ -92,7 +93,13 @@ class ResnetBlock(nn.Module):
 
 
 class ResnetGenerator(nn.Module):
-    """The reference's ResNet generator (Johnson et al.), tanh output in [-1, 1]."""
+    """The reference's ResNet generator (Johnson et al.), tanh output in [-1, 1].
+
+    With ``antialias`` (``antialias_up``) each stride-2 convolution (transposed convolution) is a
+    stride-1 convolution and a blurred down- (up-) sampling, as CUT's reference builds it. It can
+    be tapped (:class:`faceoff.capabilities.FeatureTaps`): ``encode`` returns the outputs of
+    chosen layers of ``model``.
+    """
 
     def __init__(
         self,
@@ -102,6 +109,8 @@ class ResnetGenerator(nn.Module):
         n_blocks: int = 9,
         norm: str = "instance",
         dropout: bool = False,
+        antialias: bool = False,
+        antialias_up: bool = False,
     ):
         super().__init__()
         bias = uses_bias(norm)
@@ -111,29 +120,52 @@ class ResnetGenerator(nn.Module):
             norm_layer(norm, ngf),
             nn.ReLU(True),
         ]
+        self.down_convs: list[int] = []  # the layer index of each downsampling convolution
         for i in range(2):
             ch = ngf * 2**i
+            self.down_convs.append(len(layers))
+            stride = 1 if antialias else 2
             layers += [
-                nn.Conv2d(ch, ch * 2, 3, stride=2, padding=1, bias=bias),
+                nn.Conv2d(ch, ch * 2, 3, stride=stride, padding=1, bias=bias),
                 norm_layer(norm, ch * 2),
                 nn.ReLU(True),
+                *([Downsample(ch * 2)] if antialias else []),
             ]
+        self.blocks = list(range(len(layers), len(layers) + n_blocks))
         layers += [ResnetBlock(ngf * 4, norm, dropout) for _ in range(n_blocks)]
         for i in range(2):
             ch = ngf * 2 ** (2 - i)
-            layers += [
-                nn.ConvTranspose2d(
-                    ch, ch // 2, 3, stride=2, padding=1, output_padding=1, bias=bias
-                ),
-                norm_layer(norm, ch // 2),
-                nn.ReLU(True),
-            ]
+            if antialias_up:
+                up = [Upsample(ch), nn.Conv2d(ch, ch // 2, 3, padding=1, bias=bias)]
+            else:
+                up = [nn.ConvTranspose2d(ch, ch // 2, 3, 2, 1, output_padding=1, bias=bias)]
+            layers += [*up, norm_layer(norm, ch // 2), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
         init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    @property
+    def default_taps(self) -> tuple[int, ...]:
+        """CUT's choice, by what the layers are: the padded input, the two downsampling
+        convolutions (before their norm), the first and the middle residual block (CUT's
+        0, 4, 8, 12, 16 for its anti-aliased 9-block generator)."""
+        middle = self.blocks[(len(self.blocks) - 1) // 2]
+        return tuple(dict.fromkeys([0, *self.down_convs, self.blocks[0], middle]))
+
+    def encode(self, x: torch.Tensor, layers: tuple[int, ...]) -> list[torch.Tensor]:
+        """The outputs of ``model[i]`` for each ``i`` in ``layers`` (the input is not a layer:
+        0 is the first padding's output); stops after the last one asked for."""
+        wanted, last, out = set(layers), max(layers), {}
+        for index, layer in enumerate(self.model):
+            x = layer(x)
+            if index in wanted:
+                out[index] = x
+            if index == last:
+                break
+        return [out[i] for i in layers]
 
 
 class UnetBlock(nn.Module):
@@ -220,21 +252,29 @@ class PatchDiscriminator(nn.Module):
     """The reference's PatchGAN ("NLayer") discriminator: raw scores, no sigmoid."""
 
     def __init__(
-        self, in_channels: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "instance"
+        self,
+        in_channels: int = 3,
+        ndf: int = 64,
+        n_layers: int = 3,
+        norm: str = "instance",
+        antialias: bool = False,
     ):
         super().__init__()
         bias = uses_bias(norm)
+        stride = 1 if antialias else 2  # anti-aliased: stride 1, then a blurred subsampling
         layers: list[nn.Module] = [
-            nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1),
+            nn.Conv2d(in_channels, ndf, 4, stride=stride, padding=1),
             nn.LeakyReLU(0.2, True),
+            *([Downsample(ndf)] if antialias else []),
         ]
         mult = 1
         for n in range(1, n_layers):
             prev, mult = mult, min(2**n, 8)
             layers += [
-                nn.Conv2d(ndf * prev, ndf * mult, 4, stride=2, padding=1, bias=bias),
+                nn.Conv2d(ndf * prev, ndf * mult, 4, stride=stride, padding=1, bias=bias),
                 norm_layer(norm, ndf * mult),
                 nn.LeakyReLU(0.2, True),
+                *([Downsample(ndf * mult)] if antialias else []),
             ]
         prev, mult = mult, min(2**n_layers, 8)
         layers += [

@@ -22,6 +22,7 @@ from faceoff.losses import (
 )
 from faceoff.objective import Context, Engine, Objective, set_requires_grad
 from faceoff.pool import ImagePool
+from faceoff_cyclegan.flow import random_flow, warp
 
 
 class CycleGAN(nn.Module, Objective):
@@ -39,9 +40,12 @@ class CycleGAN(nn.Module, Objective):
         )
         self.cycle_weights = [item.weight for item in spec.losses.cycle]
         self.identity = params.identity
+        self.params = params
         pool_rng = context.random("pool")
         self.pool_A = ImagePool(params.pool_size, pool_rng)  # generated A images, for D_A
         self.pool_B = ImagePool(params.pool_size, pool_rng)
+        if params.cycle_noise or params.pseudo or params.spatial:  # only then: a stream more
+            self.rng = context.random("cycle")
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         return {
@@ -58,6 +62,66 @@ class CycleGAN(nn.Module, Objective):
         ]
         return total(terms)
 
+    def _warped(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A fresh random flow for ``images`` (one for the batch) and the noisy warped images;
+        the flow warps the term's target alike."""
+        p = self.params
+        flow = random_flow(
+            images.shape[-1], self.rng, motion=p.flow_motion, shift=p.flow_shift,
+            device=images.device,
+        )  # fmt: skip
+        std = p.flow_noise * (1 + torch.rand(1, generator=self.rng).item())
+        noise = torch.randn(images.shape, generator=self.rng).to(images.device) * std
+        return flow, warp(images, flow) + noise
+
+    def _noisy(self, translation: torch.Tensor) -> torch.Tensor:
+        """The translation as the way back sees it: with ``cycle_noise``, plus Gaussian noise."""
+        if not self.params.cycle_noise:
+            return translation
+        noise = torch.randn(translation.shape, generator=self.rng).to(translation.device)
+        return translation + noise * self.params.cycle_noise
+
+    def _generate(self, real_A: torch.Tensor, real_B: torch.Tensor, engine: Engine):
+        """Every generator output of a step, the networks called in batches where exact: the
+        translations, round trips, identity images and (with ``pseudo``/``spatial``) the
+        warped terms' outputs with their targets."""
+        p, idt = self.params, self.identity > 0
+        out: dict[str, torch.Tensor] = {}
+        flows = {}
+        if p.spatial:
+            flows["spatial_A"], spatial_a = self._warped(real_A)
+            flows["spatial_B"], spatial_b = self._warped(real_B)
+        first = [*([real_B] if idt else []), *([spatial_a] if p.spatial else [])]
+        fake_B, *rest = engine.forward(self.G_AB, real_A, *first)
+        if idt:
+            out["idt_B"] = rest.pop(0)
+        if p.spatial:
+            out["spatial_A"] = rest.pop(0)
+        second = [*([real_A] if idt else [])]
+        if p.pseudo:
+            flows["pseudo_A"], pseudo_a = self._warped(fake_B)
+            second.append(pseudo_a)
+        second += [spatial_b] if p.spatial else []
+        fake_A, rec_A, *rest = engine.forward(self.G_BA, real_B, self._noisy(fake_B), *second)
+        if idt:
+            out["idt_A"] = rest.pop(0)
+        if p.pseudo:
+            out["pseudo_A"] = rest.pop(0)
+        if p.spatial:
+            out["spatial_B"] = rest.pop(0)
+        third = []
+        if p.pseudo:
+            flows["pseudo_B"], pseudo_b = self._warped(fake_A)
+            third.append(pseudo_b)
+        rec_B, *rest = engine.forward(self.G_AB, self._noisy(fake_A), *third)
+        if p.pseudo:
+            out["pseudo_B"] = rest.pop(0)
+        out.update(fake_B=fake_B, fake_A=fake_A, rec_A=rec_A, rec_B=rec_B)
+        # the warped terms' targets: the source (pseudo) or the translation (spatial), warped
+        sources = {"pseudo_A": real_A, "pseudo_B": real_B, "spatial_A": fake_B, "spatial_B": fake_A}
+        targets = {k: warp(sources[k], flow) for k, flow in flows.items()}
+        return out, targets
+
     def train_step(
         self, batch: Mapping[str, torch.Tensor], engine: Engine
     ) -> dict[str, torch.Tensor]:
@@ -71,23 +135,24 @@ class CycleGAN(nn.Module, Objective):
         idt = self.identity > 0
         set_requires_grad([self.D_A, self.D_B], False)
         with engine.autocast():
-            fake_B, *idt_B = engine.forward(self.G_AB, real_A, *([real_B] if idt else []))
-            fake_A, rec_A, *idt_A = engine.forward(
-                self.G_BA, real_B, fake_B, *([real_A] if idt else [])
-            )
-            (rec_B,) = engine.forward(self.G_AB, fake_A)
+            made, targets = self._generate(real_A, real_B, engine)
+            fake_B, fake_A = made["fake_B"], made["fake_A"]
+            rec_A, rec_B = made["rec_A"], made["rec_B"]
             scores_B = scores(self.D_B, fake_B)
             scores_A = scores(self.D_A, fake_A)
 
         engine.zero_grad("G")
         terms: dict[str, torch.Tensor] = {}
         if idt:
-            terms["idt_B"] = self._reconstruction(idt_B[0], real_B, mask_B, self.identity)
-            terms["idt_A"] = self._reconstruction(idt_A[0], real_A, mask_A, self.identity)
+            terms["idt_B"] = self._reconstruction(made["idt_B"], real_B, mask_B, self.identity)
+            terms["idt_A"] = self._reconstruction(made["idt_A"], real_A, mask_A, self.identity)
         terms["G_AB"] = generator_adversarial(self.adversarial, scores_B)
         terms["G_BA"] = generator_adversarial(self.adversarial, scores_A)
         terms["cycle_A"] = self._reconstruction(rec_A, real_A, mask_A, 1.0)
         terms["cycle_B"] = self._reconstruction(rec_B, real_B, mask_B, 1.0)
+        for name, target in targets.items():  # masks are not warped: these terms take none
+            weight = self.params.pseudo if name.startswith("pseudo") else self.params.spatial
+            terms[name] = self._reconstruction(made[name], target, None, weight)
         loss_G = total(list(terms.values()))
         engine.backward(loss_G)
         engine.step("G")

@@ -8,29 +8,43 @@ def _conv(size: int, stride: int) -> int:
     return (size + 2 - 4) // stride + 1
 
 
-def patchgan_output_size(size: int, n_layers: int) -> int:
+def _blur_down(size: int) -> int:
+    """Output size of the anti-aliased subsampling (3x3 filter, padding 1, stride 2)."""
+    return (size + 2 - 3) // 2 + 1
+
+
+def _downsampling(size: int, antialias: bool) -> tuple[int, int]:
+    """(size after the layer's norm, size after the layer) of a downsampling PatchGAN layer."""
+    if antialias:
+        conv = _conv(size, 1)
+        return conv, _blur_down(conv)
+    out = _conv(size, 2)
+    return out, out
+
+
+def patchgan_output_size(size: int, n_layers: int, antialias: bool = False) -> int:
     """Side of the PatchGAN score map for a square input (30 for 256 px with 3 layers)."""
     for _ in range(n_layers):
-        size = _conv(size, 2)
+        size = _downsampling(size, antialias)[1]
     return _conv(_conv(size, 1), 1)
 
 
-def _normed_sizes(size: int, n_layers: int) -> list[int]:
+def _normed_sizes(size: int, n_layers: int, antialias: bool) -> list[int]:
     sizes = []
-    size = _conv(size, 2)  # the first convolution has no norm after it
+    size = _downsampling(size, antialias)[1]  # the first convolution has no norm after it
     for _ in range(n_layers - 1):
-        size = _conv(size, 2)
-        sizes.append(size)
+        normed, size = _downsampling(size, antialias)
+        sizes.append(normed)
     sizes.append(_conv(size, 1))
     return sizes
 
 
-def patchgan_smallest_size(n_layers: int, normed: bool = True) -> int:
+def patchgan_smallest_size(n_layers: int, normed: bool = True, antialias: bool = False) -> int:
     """Smallest input side for which the score map has at least one value and, when ``normed``,
     every normalised layer has more than one value per channel."""
     size = 4
-    while (normed and min(_normed_sizes(size, n_layers)) < 2) or patchgan_output_size(
-        size, n_layers
+    while (normed and min(_normed_sizes(size, n_layers, antialias)) < 2) or patchgan_output_size(
+        size, n_layers, antialias
     ) < 1:
         size += 1
     return size

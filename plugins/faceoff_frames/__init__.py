@@ -37,4 +37,4 @@ def build_frames(params: FramesParams) -> Any:
 
 @hookimpl
 def register_data_sources(register: Any) -> None:
-    register("frames", build_frames, params=FramesParams)
+    register("frames", build_frames, params=FramesParams, sequences=True)

@@ -48,7 +48,7 @@ def build_synthetic(params: SyntheticParams) -> Any:
 
 @hookimpl
 def register_data_sources(register: Any) -> None:
-    register("synthetic", build_synthetic, params=SyntheticParams)
+    register("synthetic", build_synthetic, params=SyntheticParams, sequences=True)
 
 
 def build_synthetic_masks(params: SyntheticMaskParams) -> Any:

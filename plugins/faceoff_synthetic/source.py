@@ -43,6 +43,7 @@ class SyntheticSource:
                     names=[f"{person}_{i:05d}.png" for i in range(start, stop)],
                     params={k: v[start:stop] for k, v in params.items()},
                     truth={"synthetic_seed": self.params.seed, "person": person},
+                    segments=np.zeros(stop - start, np.int64),  # one continuous sequence
                 )
             )
         return domains[0], domains[1]
