@@ -26,7 +26,7 @@ real frames is below this: only those say anything about transfer."""
 DIRECTIONS = {"a2b": 0, "b2a": 1}
 """direction -> the source domain it translates (0 = A, 1 = B)."""
 
-SECTIONS = ("expression", "identity", "stability", "cycle", "landmarks")
+SECTIONS = ("expression", "identity", "stability", "warping", "tof", "cycle", "landmarks")
 _PSNR_CAP = 100.0  # dB, for identical images (JSON has no infinity)
 
 
@@ -138,6 +138,12 @@ def stability(inputs: torch.Tensor, outputs: torch.Tensor) -> dict[str, Any]:
     return temporal.stability(inputs.numpy(), outputs.numpy())
 
 
+def over_time(inputs: torch.Tensor, outputs: torch.Tensor) -> dict[str, Any]:
+    """Stability, warping error and tOF (:mod:`faceoff.eval.temporal`) of the contiguous test
+    sequence, in one pass."""
+    return temporal.temporal(inputs.numpy(), outputs.numpy())
+
+
 def cycle(inputs: torch.Tensor, cycled: torch.Tensor | None) -> dict[str, Any]:
     """PSNR (dB, mean over frames) and SSIM of the round trip against the inputs, on [0, 1]."""
     from pytorch_msssim import ssim
@@ -202,7 +208,7 @@ def measure(
         "seed": seed,
         "expression": expression(data, source, inputs, out, seed, probe_config),
         "identity": identity(data, source, inputs, out, seed, classifier_config),
-        "stability": stability(inputs, out),
+        **over_time(inputs, out),
         "cycle": cycle(inputs, back),
         "landmarks": landmarks(inputs, out) if with_landmarks else _skip("not asked for"),
     }

@@ -12,6 +12,10 @@ _HINTS = {
     "identity": "share of outputs the A-vs-B classifier takes for the target; 1 = looks like them",
     "stability": "output frame-to-frame change / input's; > 1 flickers, far below 1 = blur or "
     "a frozen output",
+    "warping": "output t warped back by the input's optical flow against output t - 1; near "
+    "the input's own figure = as consistent as the input, far above = flicker",
+    "tof": "difference of the output's and the input's optical flow (TecoGAN's tOF); 0 = the "
+    "output moves as the input does",
     "cycle": "round trip back to the source; higher PSNR/SSIM = more of the input kept",
     "landmarks": "real-face landmark agreement between input and output (dlib)",
 }
@@ -36,7 +40,7 @@ def table(result: dict[str, Any]) -> Table:
     out.add_column("measure")
     out.add_column("value", justify="right")
     out.add_column("reading", style="dim", overflow="fold")
-    for name in ("expression", "identity", "stability", "cycle", "landmarks"):
+    for name in ("expression", "identity", "stability", "warping", "tof", "cycle", "landmarks"):
         section = result[name]
         if not section["computed"]:
             out.add_row(name, "not computed", "-", escape(section["reason"]), end_section=True)
@@ -73,6 +77,13 @@ def _rows(name: str, s: dict[str, Any]):
         yield "ratio", _fmt(s["ratio"]), ""
         yield "output change", _fmt(s["output_change"], 4), "mean |Y[t+1] - Y[t]| on [0, 1]"
         yield "input change", _fmt(s["input_change"], 4), "mean |X[t+1] - X[t]| on [0, 1]"
+    elif name == "warping":
+        yield "output", _fmt(s["output"], 5), "mean squared error on [0, 1], non-occluded pixels"
+        yield "input", _fmt(s["input"], 5), "the same for the input itself"
+        yield "output / input", _fmt(s["ratio"], 2), "1 = as consistent as the input"
+    elif name == "tof":
+        yield "output", _fmt(s["output"], 3), "px per pixel"
+        yield "input motion", _fmt(s["input_motion"], 3), "the input's mean flow, px (scale)"
     elif name == "cycle":
         yield "PSNR (dB)", _fmt(s["psnr"], 2), ""
         yield "SSIM", _fmt(s["ssim"]), "1 = identical"

@@ -33,7 +33,7 @@ from faceoff.console import progress, warn
 from faceoff.data.images import IMAGE_EXTENSIONS, list_images, resize_frames
 from faceoff.devices import pick_device
 from faceoff.errors import FaceoffError
-from faceoff.eval.temporal import Stability
+from faceoff.eval.temporal import Stability, TemporalFlow, WarpingError
 from faceoff.io import atomic_path, umask
 from faceoff.runs import FORMATS, Checkpoint, RunFolder
 from faceoff.translate import translate
@@ -74,7 +74,18 @@ class ApplySummary:
     seconds: float
     paste_back: bool = False
     missed: int = 0  # frames where the detector found no face (paste-back)
+    warping: dict[str, Any] = field(default_factory=dict)  # faceoff.eval.temporal's reports
+    tof: dict[str, Any] = field(default_factory=dict)
     skipped: list[Path] = field(default_factory=list)  # unreadable images of an input folder
+
+    def _flow_parts(self) -> list[str]:
+        parts = []
+        if self.warping.get("computed"):
+            w = self.warping
+            parts.append(f"warping error {w['output']:.5f} (input {w['input']:.5f})")
+        if self.tof.get("computed"):
+            parts.append(f"tOF {self.tof['output']:.3f} px")
+        return parts
 
     @property
     def seconds_per_frame(self) -> float:
@@ -87,6 +98,7 @@ class ApplySummary:
             f"{self.network} ({self.source}) at {self.size} px on {self.device}",
             f"temporal stability {stability} (output/input frame-to-frame change; "
             "1 = as steady as the input)",
+            *self._flow_parts(),
             f"{self.seconds_per_frame:.3f} s/frame",
         ]
         if self.paste_back and self.missed:
@@ -313,7 +325,7 @@ def apply_video(
         locator = face_detector(detector)
 
     started = time.perf_counter()
-    meter = Stability()
+    meters = (Stability(), WarpingError(), TemporalFlow())
     missed = 0
     with progress() if show_progress else _NoBar() as bar:
         boxes = None
@@ -330,7 +342,8 @@ def apply_video(
                     crops = np.stack([resize_frames(f, size) for f in originals])
                 results = translate(net, crops, torch_device, batch=len(crops))
                 for (index, original), crop, result in zip(chunk, crops, results):
-                    meter.add(crop, result)
+                    for meter in meters:
+                        meter.add(crop, result)
                     if boxes is not None:
                         from faceoff.video.faces import paste
 
@@ -360,7 +373,9 @@ def apply_video(
         network=gen.name,
         source=gen.source,
         device=str(torch_device),
-        stability=meter.ratio,
+        stability=meters[0].ratio,
+        warping=meters[1].report(),
+        tof=meters[2].report(),
         seconds=time.perf_counter() - started,
         paste_back=paste_back,
         missed=missed,

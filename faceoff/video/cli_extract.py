@@ -64,6 +64,14 @@ from faceoff.errors import FaceoffError
     type=click.IntRange(0),
     help="With --face: look for faces in frames shrunk to this longer side (0: full size).",
 )
+@click.option(
+    "--clip",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Train frames as runs of this many consecutive source frames, for objectives that "
+    "train on clips (recycle-gan: 3).",
+)
 def extract(
     video: Path,
     out: Path,
@@ -76,13 +84,16 @@ def extract(
     scale: float,
     smooth: int,
     detect_size: int,
+    clip: int,
 ) -> None:
     """Frames of a video as OUT/train and OUT/test PNGs, and OUT/boxes.json.
 
     The test frames are the last --test frames of the video, consecutive, so they play as a
-    sequence; the train frames are evenly spaced over the rest. Files are named by source frame
-    index (frame_000123.png). Frames are centre-cropped to a square and resized, or, with --face,
-    cropped around the face (boxes smoothed over time so the crop does not jitter).
+    sequence; the train frames are evenly spaced over the rest (in runs of --clip consecutive
+    frames). Files are named by source frame index (frame_000123.png): the frames data source
+    reads which frames are consecutive from the names. Frames are centre-cropped to a square
+    and resized, or, with --face, cropped around the face (boxes smoothed over time so the crop
+    does not jitter).
     """
     from pydantic import ValidationError
 
@@ -105,6 +116,7 @@ def extract(
             scale=scale,
             smooth=smooth,
             detect_size=detect_size,
+            clip=clip,
         )
     except ValidationError as exc:
         raise FaceoffError(f"--param: {format_validation_error(exc)}") from None

@@ -5,7 +5,9 @@ Which frames (for a video of N frames, F asked for, T of them test frames):
 * test: the last T source frames of the video, N-T .. N-1, consecutive, so the generated test
   frames play back as a sequence at the source frame rate (and are never seen in training);
 * train: the other F-T frames, evenly spaced over source frames 0 .. N-T-1
-  (index ``i * (N - T) // (F - T)``), so they cover the whole rest of the clip.
+  (index ``i * (N - T) // (F - T)``), so they cover the whole rest of the clip; with ``clip``
+  K > 1, as runs of K consecutive source frames (the last run may be shorter), the runs evenly
+  spaced, for objectives that train on clips (Recycle-GAN's three frames).
 
 Without ``face`` each frame is centre-cropped to a square (the middle of its longer side) and
 resized, so faces keep their aspect ratio. With ``face`` the face is detected in each chosen
@@ -65,12 +67,21 @@ class ExtractSummary:
         return f"{text}; {self.seconds:.1f} s"
 
 
-def choose_frames(total: int, count: int, test: int) -> tuple[list[int], list[int]]:
+def choose_frames(total: int, count: int, test: int, clip: int = 1) -> tuple[list[int], list[int]]:
     """(train, test) source frame indices: test the last ``test`` frames, train evenly spaced
-    over the rest. ``total`` >= ``count`` > ``test`` >= 0."""
+    over the rest, in runs of ``clip`` consecutive frames. ``total`` >= ``count`` > ``test``
+    >= 0."""
     train_count = count - test
     rest = total - test
-    train = [i * rest // train_count for i in range(train_count)]
+    if clip <= 1:
+        train = [i * rest // train_count for i in range(train_count)]
+        return train, list(range(rest, total))
+    runs = -(-train_count // clip)
+    gaps = rest - train_count  # spread between the runs, so they never overlap
+    train = []
+    for i in range(runs):
+        start = i * clip + (i * gaps // (runs - 1) if runs > 1 else 0)
+        train += range(start, start + min(clip, train_count - i * clip))
     return train, list(range(rest, total))
 
 
@@ -183,6 +194,7 @@ def extract(
     scale: float = 1.8,
     smooth: int = 15,
     detect_size: int = 640,
+    clip: int = 1,
 ) -> ExtractSummary:
     """Write ``out/train/*.png``, ``out/test/*.png`` and ``out/boxes.json`` from a video."""
     started = time.perf_counter()
@@ -196,6 +208,8 @@ def extract(
         )
     if size < 1 or scale <= 0 or smooth < 1 or detect_size < 0:
         raise FaceoffError("--size, --scale and --smooth must be positive")
+    if not 1 <= clip <= frames - test:
+        raise FaceoffError(f"--clip {clip}: expected 1 to the {frames - test} train frames")
     _check_out(out)
     info = probe(video)
     total = info.frames if info.frames > 0 else _count_frames(video)
@@ -205,7 +219,7 @@ def extract(
             f"--frames {total} or fewer"
         )
     built = face_detector(detector, params) if face else None
-    train_idx, test_idx = choose_frames(total, frames, test)
+    train_idx, test_idx = choose_frames(total, frames, test, clip)
     chosen = train_idx + test_idx  # sorted: the test frames come after every train frame
     split_of = {i: "train" for i in train_idx} | {i: "test" for i in test_idx}
 
