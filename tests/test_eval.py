@@ -166,7 +166,7 @@ def invoke(*args: object):
 def test_cli_prints_a_table_and_json(run: Path) -> None:
     shown = invoke("eval", run)
     assert shown.exit_code == 0, shown.output
-    for word in ("expression", "identity", "stability", "cycle", "landmarks", "PSNR"):
+    for word in ("expression", "identity", "stability", "warping", "tof", "cycle", "PSNR"):
         assert word in shown.output
     as_json = invoke("eval", run, "--json", "--frames", 4, "--direction", "b2a")
     assert as_json.exit_code == 0, as_json.output
@@ -177,6 +177,8 @@ def test_cli_prints_a_table_and_json(run: Path) -> None:
     assert result["identity"]["classifier"]["cached"], "the table's run trained it already"
     assert 0.0 <= result["identity"]["score"] <= 1.0
     assert result["stability"]["ratio"] > 0 and result["cycle"]["psnr"] > 0
+    warping = result["warping"]  # for the run, and for the input itself
+    assert warping["output"] > 0 and warping["input"] > 0 and result["tof"]["output"] > 0
     direct = core.evaluate(run, "b2a", frames=4)
     assert direct["expression"]["probe"]["cached"]
     assert direct["expression"]["translated"] == result["expression"]["translated"]
@@ -247,3 +249,26 @@ def test_a_mask_crop_run_is_judged_on_masked_frames() -> None:
     np.testing.assert_allclose(frame, (plain.test[0][0].float() * mask).round(), atol=1)
     assert frame[:, mask == 0].abs().max() == 0 and frame[:, mask == 1].mean() > 20
     assert masked.digest(1) != plain.digest(1)  # the judges learn the masked people apart
+
+
+def test_temporal_measures_rank_steady_ideal_and_flickering_outputs(
+    data: EvalData, oracle: torch.Tensor
+) -> None:
+    """The warping error and tOF of the input itself (an identity generator), the rendered
+    ideal face-off, and independent noise per frame. The ideal's warping error is below even the
+    input's own (B's face moves fewer pixels than A's, as its stability shows), the noise far
+    above both; by tOF the ideal sits between the input (0) and the noise."""
+    from faceoff.eval.temporal import temporal
+
+    inputs = data.test[0].numpy()
+    noise = np.random.default_rng(0).integers(0, 256, inputs.shape, dtype=np.uint8)
+    same, ideal, flicker = (temporal(inputs, out) for out in (inputs, oracle.numpy(), noise))
+    assert same["warping"]["output"] == same["warping"]["input"] > 0
+    assert same["warping"]["ratio"] == 1.0 and same["tof"]["output"] == 0.0
+    assert 5 * max(same["warping"]["output"], ideal["warping"]["output"]) < (
+        flicker["warping"]["output"]
+    )
+    assert 0 < ideal["tof"]["output"] < flicker["tof"]["output"] / 2
+    result = measure(data, "a2b", oracle, with_landmarks=False)  # and in eval's result
+    assert result["warping"]["output"] == pytest.approx(ideal["warping"]["output"])
+    assert result["tof"]["input_motion"] > 0
