@@ -1,7 +1,12 @@
 """The paper's ablation at 64 px on the CPU, in one command: train, evaluate, tabulate, draw.
 
     python benchmarks/ablation.py                      # 8 configurations x seeds 0 1, 2 jobs
+    python benchmarks/ablation.py --table objectives   # the 6 objectives' table instead
     python benchmarks/ablation.py --stage report       # re-tabulate finished runs
+
+Two tables (``--table``): ``paper``, the paper's eight configurations of CycleGAN, and
+``objectives``, the objectives beyond it (cyclegan, with cycle noise, with pseudo-supervision,
+recycle-gan, cut, fastcut), each with its own markers in ``docs/results.md`` and its figures.
 
 Stages (``--stage all`` runs them in order, each skipping work already done):
 - ``train``: ``faceoff run examples/ablation/NAME.json --set train.seed=S`` into
@@ -29,17 +34,29 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "examples" / "ablation"
-CONFIGS = (
-    "baseline",
-    "ssim",
-    "unet",
-    "wgan",
-    "mask-crop",
-    "mask-weight",
-    "deep-d",
-    "dual-d",
-)
-MARKER_START, MARKER_END = "<!-- ablation-table -->", "<!-- /ablation-table -->"
+TABLES = {
+    "paper": (
+        "baseline",
+        "ssim",
+        "unet",
+        "wgan",
+        "mask-crop",
+        "mask-weight",
+        "deep-d",
+        "dual-d",
+    ),
+    "objectives": (
+        "baseline",
+        "cyclegan-noise",
+        "cyclegan-pseudo",
+        "recycle-gan",
+        "cut",
+        "fastcut",
+    ),
+}
+CONFIGS = tuple(dict.fromkeys(c for configs in TABLES.values() for c in configs))
+MARKERS = {"paper": "ablation-table", "objectives": "objectives-table"}
+FIGURES = {"paper": "ablation", "objectives": "objectives"}
 
 
 def run_name(config: str, seed: int) -> str:
@@ -109,11 +126,24 @@ def stage_eval(args: argparse.Namespace) -> None:
                 continue
             started = time.perf_counter()
             result = evaluate(run, direction="a2b")
+            result["final_nce"] = final_term(run, "NCE")  # CUT's figure where there is no cycle
             target.write_text(json.dumps(result, indent=2) + "\n")
             print(f"{run.name}: evaluated in {time.perf_counter() - started:.0f} s", flush=True)
 
 
-COLUMNS = (
+def _param(name: str):
+    def read(e: dict[str, Any]) -> float | None:
+        per = e["expression"].get("per_param", {}).get(name)
+        return None if per is None else per.get("translated")
+
+    return read
+
+
+def _section(name: str, key: str):
+    return lambda e: e.get(name, {}).get(key)
+
+
+PAPER_COLUMNS = (
     ("expression", "expression error", lambda e: e["expression"].get("translated")),
     ("identity", "identity", lambda e: e["identity"].get("score")),
     ("stability", "stability", lambda e: e["stability"].get("ratio")),
@@ -121,7 +151,31 @@ COLUMNS = (
     ("ssim", "cycle SSIM", lambda e: e["cycle"].get("ssim")),
     ("mouth_corr", "mouth corr.", lambda e: e["landmarks"].get("mouth_corr")),
 )
+OBJECTIVE_COLUMNS = (
+    ("expression", "expression error", lambda e: e["expression"].get("translated")),
+    ("mouth_open", "mouth_open", _param("mouth_open")),
+    ("identity", "identity", lambda e: e["identity"].get("score")),
+    ("psnr", "cycle PSNR", lambda e: e["cycle"].get("psnr")),
+    ("nce", "final NCE", lambda e: e.get("final_nce")),
+    ("warping", "warping error x1e4", lambda e: _scaled(_section("warping", "output")(e))),
+    ("warping_ratio", "warping / input's", _section("warping", "ratio")),
+    ("tof", "tOF (px)", _section("tof", "output")),
+)
+COLUMN_SETS = {"paper": PAPER_COLUMNS, "objectives": OBJECTIVE_COLUMNS}
 """(key, table header, how to read it from an eval result)."""
+_DIGITS = {"psnr": 1, "warping": 2, "tof": 2, "nce": 2}
+
+
+def _scaled(value: float | None, factor: float = 1e4) -> float | None:
+    return None if value is None else value * factor
+
+
+def final_term(run: Path, term: str, rows: int = 4) -> float | None:
+    """The mean of a loss term over the last ``rows`` rows of a run's metrics.jsonl."""
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    values = [json.loads(line).get(term) for line in lines[-rows:]]
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
 
 
 def _stats(values: list[float | None]) -> dict[str, float | int | None]:
@@ -173,10 +227,10 @@ def references(run: Path) -> dict[str, dict[str, Any]]:
     }
 
 
-def _reference_row(result: dict[str, Any], params: list[str]) -> dict[str, Any]:
+def _reference_row(result: dict[str, Any], params: list[str], columns: tuple) -> dict[str, Any]:
     expression = result["expression"]
     return {
-        **{key: read(result) for key, _, read in COLUMNS},
+        **{key: read(result) for key, _, read in columns},
         "per_param": {n: expression["per_param"][n]["translated"] for n in params},
         "held_out": expression.get("held_out"),
         "held_out_per_param": {n: expression["per_param"][n]["held_out"] for n in params},
@@ -194,13 +248,14 @@ def stage_report(args: argparse.Namespace) -> None:
     }
     if not any(runs.values()):
         raise SystemExit(f"no evaluated runs in {args.out}; run --stage train and eval first")
-    results: dict[str, Any] = {"seeds": args.seeds, "configs": {}}
+    columns = COLUMN_SETS[args.table]
+    results: dict[str, Any] = {"table": args.table, "seeds": args.seeds, "configs": {}}
     params: list[str] = []
     for config, paths in runs.items():
         evals = [json.loads((p / "eval.json").read_text()) for p in paths]
         times = [json.loads((p / "train_time.json").read_text()) for p in paths]
         entry: dict[str, Any] = {"runs": [p.name for p in paths]}
-        for key, _, read in COLUMNS:
+        for key, _, read in columns:
             entry[key] = _stats([read(e) for e in evals])
         entry["minutes"] = _stats([t["seconds"] / 60 for t in times])
         per_param: dict[str, Any] = {}
@@ -210,29 +265,30 @@ def stage_report(args: argparse.Namespace) -> None:
                     e["expression"]["per_param"][name]["translated"]
                 )
         entry["per_param"] = {k: _stats(v) for k, v in per_param.items()}
-        params = params or sorted(per_param)
+        params = params or sorted(per_param, key=lambda n: (n != "mouth_open", n))
         results["configs"][config] = entry
     first = next(p for paths in runs.values() for p in paths)
     results["references"] = {
-        name: _reference_row(result, params) for name, result in references(first).items()
+        name: _reference_row(result, params, columns) for name, result in references(first).items()
     }
-    (args.out / "ablation.json").write_text(json.dumps(results, indent=2) + "\n")
-    table = markdown(results, params)
+    report = args.out / ("ablation.json" if args.table == "paper" else f"{args.table}.json")
+    report.write_text(json.dumps(results, indent=2) + "\n")
+    table = markdown(results, params, columns)
     print(table)
-    _write_table(table, args.docs / "results.md")
-    _figures(runs, args.docs / "images")
+    _write_table(table, args.docs / "results.md", MARKERS[args.table])
+    _figures(runs, args.docs / "images", FIGURES[args.table])
 
 
-def markdown(results: dict[str, Any], params: list[str]) -> str:
+def markdown(results: dict[str, Any], params: list[str], columns: tuple = PAPER_COLUMNS) -> str:
     """The main table (metrics by configuration) and the per-parameter expression table."""
     n = max(len(e["runs"]) for e in results["configs"].values())
-    head = ["configuration", *(c[1] for c in COLUMNS), "train min"]
+    head = ["configuration", *(c[1] for c in columns), "train min"]
     lines = [
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
     ]
     for config, e in results["configs"].items():
-        cells = [_cell(e[c[0]], 1 if c[0] == "psnr" else 2) for c in COLUMNS]
+        cells = [_cell(e[c[0]], _DIGITS.get(c[0], 2)) for c in columns]
         lines.append(f"| {config} | " + " | ".join(cells) + f" | {_cell(e['minutes'], 1)} |")
     for name, label in (
         ("none", "no face-off (output = input)"),
@@ -240,8 +296,7 @@ def markdown(results: dict[str, Any], params: list[str]) -> str:
     ):
         ref = results["references"][name]
         cells = [
-            "n/a" if ref[c[0]] is None else f"{ref[c[0]]:.{1 if c[0] == 'psnr' else 2}f}"
-            for c in COLUMNS
+            "n/a" if ref[c[0]] is None else f"{ref[c[0]]:.{_DIGITS.get(c[0], 2)}f}" for c in columns
         ]
         lines.append(f"| *{label}* | " + " | ".join(cells) + " | |")
     held_out = results["references"]["none"]["held_out"]
@@ -272,23 +327,24 @@ def markdown(results: dict[str, Any], params: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _write_table(table: str, doc: Path) -> None:
-    """The table between the markers of ``doc`` (left alone without them)."""
+def _write_table(table: str, doc: Path, marker: str = "ablation-table") -> None:
+    """The table between the ``<!-- marker -->`` markers of ``doc`` (left alone without them)."""
+    start, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
     if not doc.is_file():
         return
     text = doc.read_text(encoding="utf-8")
-    if MARKER_START not in text or MARKER_END not in text:
+    if start not in text or end not in text:
         return
-    before, rest = text.split(MARKER_START, 1)
-    after = rest.split(MARKER_END, 1)[1]
-    doc.write_text(f"{before}{MARKER_START}\n{table}\n{MARKER_END}{after}", encoding="utf-8")
+    before, rest = text.split(start, 1)
+    after = rest.split(end, 1)[1]
+    doc.write_text(f"{before}{start}\n{table}\n{end}{after}", encoding="utf-8")
 
 
-def _figures(runs: dict[str, list[Path]], images: Path) -> None:
+def _figures(runs: dict[str, list[Path]], images: Path, stem: str = "ablation") -> None:
     """Figure 6 and 7 of the first seed's runs, through the faceoff commands themselves."""
     chosen = [paths[0] for paths in runs.values() if paths]
     images.mkdir(parents=True, exist_ok=True)
-    for command, name in (("compare", "ablation-compare.png"), ("plot", "ablation-losses.png")):
+    for command, name in (("compare", f"{stem}-compare.png"), ("plot", f"{stem}-losses.png")):
         extra = ["--frames", "5"] if command == "compare" else ["--by", "step"]
         subprocess.run(
             [
@@ -308,7 +364,10 @@ def _figures(runs: dict[str, list[Path]], images: Path) -> None:
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stage", choices=["all", "train", "eval", "report"], default="all")
-    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
+    parser.add_argument("--table", choices=list(TABLES), default="paper")
+    parser.add_argument(
+        "--configs", nargs="+", choices=CONFIGS, help="Default: the table's configurations."
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--jobs", type=int, default=2, help="Runs trained at once.")
     parser.add_argument("--threads", type=int, default=0, help="Threads per run (0: auto).")
@@ -329,6 +388,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="Extra spec override for every run, e.g. --set train.max_steps=100.",
     )
     args = parser.parse_args(argv)
+    args.configs = args.configs or list(TABLES[args.table])
     args.set_args = [a for item in args.set_args for a in ("--set", item)]
     return args
 

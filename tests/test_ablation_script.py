@@ -53,3 +53,18 @@ def test_the_ablation_script_trains_evaluates_and_reports(
     capsys.readouterr()
     assert ablation.main([*args, "--stage", "train"]) == 0  # nothing left to train
     assert capsys.readouterr().out.count("done before") == 2
+    # the objectives' table: the finished baseline is reused, cut trained; its own markers
+    (docs / "results.md").write_text(
+        "a\n<!-- objectives-table -->\nold\n<!-- /objectives-table -->\nb\n"
+    )
+    objectives = ["--table", "objectives", "--configs", "baseline", "cut", *args[3:]]
+    assert ablation.main(objectives) == 0
+    report = json.loads((out / "objectives.json").read_text())
+    assert report["configs"]["cut"]["psnr"]["n"] == 0  # one way: no cycle to measure
+    assert (
+        report["configs"]["cut"]["nce"]["n"] == 1 and report["configs"]["baseline"]["nce"]["n"] == 0
+    )
+    assert report["configs"]["baseline"]["warping"]["mean"] > 0
+    text = (docs / "results.md").read_text()
+    assert "| cut |" in text and "final NCE" in text and "mouth_open" in text
+    assert (docs / "images" / "objectives-compare.png").stat().st_size > 0

@@ -265,8 +265,9 @@ def test_temporal_measures_rank_steady_ideal_and_flickering_outputs(
     same, ideal, flicker = (temporal(inputs, out) for out in (inputs, oracle.numpy(), noise))
     assert same["warping"]["output"] == same["warping"]["input"] > 0
     assert same["warping"]["ratio"] == 1.0 and same["tof"]["output"] == 0.0
-    assert 5 * max(same["warping"]["output"], ideal["warping"]["output"]) < (
-        flicker["warping"]["output"]
+    assert (
+        5 * max(same["warping"]["output"], ideal["warping"]["output"])
+        < (flicker["warping"]["output"])
     )
     assert 0 < ideal["tof"]["output"] < flicker["tof"]["output"] / 2
     result = measure(data, "a2b", oracle, with_landmarks=False)  # and in eval's result

@@ -42,6 +42,9 @@ class CUTParams(BaseModel):
     negatives_from_batch: bool = Field(
         False, description="Negatives from every image of the batch, not only the same image."
     )
+    pool_size: int = Field(
+        0, ge=0, description="Image pool of translations for the discriminator (CUT's: 0, none)."
+    )
 
 
 class FastCUTParams(CUTParams):

@@ -22,6 +22,7 @@ from faceoff.losses import (
     scores,
 )
 from faceoff.objective import Context, Engine, Objective, set_requires_grad
+from faceoff.pool import ImagePool
 from faceoff_cut.patchnce import PatchSampler, patch_nce
 
 
@@ -51,6 +52,7 @@ class CUT(nn.Module, Objective):
         self.networks = {**networks, "F": self.F}
         self.adversarial: AdversarialLoss = context.build("losses.adversarial")
         self.rng = context.random("patches")  # patch locations and flips, checkpointed
+        self.pool = ImagePool(params.pool_size, context.random("pool"))
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         return {
@@ -88,10 +90,11 @@ class CUT(nn.Module, Objective):
         fake_B = made[:n]
 
         set_requires_grad([self.D], True)
+        shown = self.pool.query(fake_B.detach())  # with pool_size 0 (CUT's): fake_B itself
         for _ in range(self.adversarial.critic_steps):
             engine.zero_grad("D")
             loss_D = discriminator_adversarial(
-                self.adversarial, self.D, real_B, fake_B.detach(), engine.autocast
+                self.adversarial, self.D, real_B, shown, engine.autocast
             )
             engine.backward(loss_D)
             engine.step("D")
@@ -125,3 +128,10 @@ class CUT(nn.Module, Objective):
             fake_B = self.G(images["A"]).float()
             same_B = self.G(images["B"]).float()
         return [{"real A": images["A"], "A->B": fake_B}, {"real B": images["B"], "G(B)": same_B}]
+
+    def extra_state(self) -> dict[str, torch.Tensor]:
+        images = self.pool.state()
+        return {} if images is None else {"pool": images}
+
+    def load_extra_state(self, tensors: Mapping[str, torch.Tensor]) -> None:
+        self.pool.load(tensors.get("pool"), next(self.G.parameters()).device)
