@@ -134,6 +134,8 @@ def test_png_output_matches_the_generator_exactly_and_b2a_uses_g_ba(setup, tmp_p
     assert np.abs(got_ba.astype(int) - want_ba).max() <= 1
     assert np.abs(got_ab.astype(int) - got_ba).mean() > 1
     assert math.isfinite(a2b.stability) and a2b.stability > 0
+    assert a2b.warping["output"] > 0 and a2b.warping["input"] > 0 and a2b.tof["output"] > 0
+    assert "warping error" in a2b.line() and "tOF" in a2b.line()
     stability = temporal_stability(np.stack([resize_frames(f, SIZE) for f in source]), want_ab)
     assert a2b.stability == pytest.approx(stability, rel=1e-3)
 

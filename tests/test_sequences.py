@@ -151,6 +151,10 @@ def test_extracted_runs_train_a_clip_objective(tmp_path: Path) -> None:
     result = train(tiny.tiny_spec(RECYCLE, source, "train.max_steps=2"), tmp_path / "run",
                    show_progress=False)  # fmt: skip
     assert result.steps == 2
+    for name in ("cut", "fastcut"):  # the one-sided objectives on the same extracted folders
+        one = f'objective={{"plugin": "{name}", "params": {{"num_patches": 16}}}}'
+        assert train(tiny.tiny_spec(one, source, "train.max_steps=1"), tmp_path / name,
+                     show_progress=False).steps == 1  # fmt: skip
     for person in "AB":  # the same frames evenly spaced, one at a time: no clip to be had
         extract(tmp_path / f"{person}.avi", tmp_path / "single" / person, frames=14, test=4,
                 size=36)  # fmt: skip
