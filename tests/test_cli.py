@@ -76,6 +76,8 @@ def test_validate_prints_the_resolved_spec() -> None:
         "n_blocks": 6,
         "dropout": False,
         "norm": "instance",
+        "antialias": False,
+        "antialias_up": False,
     }
     assert resolved["output"]["keep_checkpoints"] == 3
 

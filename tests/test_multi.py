@@ -44,12 +44,12 @@ def test_the_resolved_spec_shows_every_member_in_full() -> None:
             "members": [
                 {
                     "plugin": "patchgan",
-                    "params": {"ndf": 4, "n_layers": 1, "norm": "instance"},
+                    "params": {"ndf": 4, "n_layers": 1, "norm": "instance", "antialias": False},
                     "weight": 0.5,  # unset: an equal share of two
                 },
                 {
                     "plugin": "patchgan",
-                    "params": {"ndf": 2, "n_layers": 2, "norm": "instance"},
+                    "params": {"ndf": 2, "n_layers": 2, "norm": "instance", "antialias": False},
                     "weight": 0.25,
                 },
             ]

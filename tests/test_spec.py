@@ -18,14 +18,23 @@ def test_empty_spec_resolves_to_the_reference_defaults() -> None:
     spec = resolved.to_dict()
     assert spec["generator"] == {
         "plugin": "resnet",
-        "params": {"ngf": 64, "n_blocks": 9, "dropout": False, "norm": "instance"},
+        "params": {
+            "ngf": 64,
+            "n_blocks": 9,
+            "dropout": False,
+            "norm": "instance",
+            "antialias": False,
+            "antialias_up": False,
+        },
     }
     assert spec["discriminator"] == {
         "plugin": "patchgan",
-        "params": {"ndf": 64, "n_layers": 3, "norm": "instance"},
+        "params": {"ndf": 64, "n_layers": 3, "norm": "instance", "antialias": False},
     }
     assert spec["losses"]["cycle"] == [{"plugin": "l1", "params": {}, "weight": 10.0}]
-    assert spec["objective"] == {"plugin": "cyclegan", "params": {"identity": 0.5, "pool_size": 50}}
+    assert spec["objective"]["plugin"] == "cyclegan"
+    objective = spec["objective"]["params"]
+    assert (objective["identity"], objective["pool_size"], objective["pseudo"]) == (0.5, 50, 0.0)
     assert (spec["data"]["load_size"], spec["data"]["crop_size"]) == (286, 256)
     assert spec["optimizer"] == {
         "name": "adam",

@@ -46,6 +46,8 @@ def test_a_run_writes_everything_a_person_looks_at(tmp_path: Path) -> None:
         "n_blocks": 1,
         "dropout": False,
         "norm": "instance",
+        "antialias": False,
+        "antialias_up": False,
     }
     plugins = json.loads((run / "plugins.json").read_text())["components"]
     assert plugins["generator"]["distribution"] == "faceoff"
