@@ -166,10 +166,10 @@ class PlainStep:
         return {k: v.detach() for k, v in t.items()}
 
 
-def build(resolved: ResolvedSpec, device: torch.device) -> Training:
+def build(resolved: ResolvedSpec, device: torch.device, precision: str | None = None) -> Training:
     """The spec's objective and engine (``.step(batch)`` trains), seeded as a run is."""
     torch.manual_seed(resolved.spec.train.seed)
-    return build_training(resolved, device)
+    return build_training(resolved, device, precision=precision)
 
 
 def compare_losses(resolved: ResolvedSpec, device: torch.device) -> dict[str, Any]:
@@ -177,7 +177,7 @@ def compare_losses(resolved: ResolvedSpec, device: torch.device) -> dict[str, An
 
     TF32 is off meanwhile: with it (PyTorch's default for CUDA convolutions, and what the timed
     fp32 steps use) two orders of the same sums differ by ~1e-4 on CUDA."""
-    ours = build(resolved, device)
+    ours = build(resolved, device, precision="fp32")  # the plain step is fp32
     plain = PlainStep(copy.deepcopy(ours.objective), resolved.spec, device)
     batch = make_batches(resolved, 1, seed=123)[0]
     saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32

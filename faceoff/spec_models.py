@@ -174,11 +174,13 @@ class TrainSpec(_Strict):
     max_steps: int | None = Field(
         None, ge=1, description="Stop after this many steps (default: the whole schedule)."
     )
-    precision: Literal["fp32", "bf16", "fp16"] = Field(
-        "fp32",
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto",
         description=(
-            "Arithmetic of the networks: 'fp32'; 'bf16' autocast (CUDA and CPU); 'fp16' autocast"
-            " with a gradient scaler (CUDA only). Losses are always computed in fp32."
+            "Arithmetic of the networks: 'auto', bf16 where the hardware runs it natively (a GPU"
+            " with bf16; a CPU with AVX-512 BF16 or AMX), else fp32; 'fp32'; 'bf16' autocast"
+            " (CUDA and CPU; emulated, and far slower, on other CPUs); 'fp16' autocast with a"
+            " gradient scaler (CUDA only). Losses are always computed in fp32."
         ),
     )
     channels_last: bool = Field(

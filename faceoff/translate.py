@@ -37,7 +37,7 @@ def translate(
     if size is not None:
         frames = resize(frames, size)
     if device is None:
-        device = next(net.parameters()).device
+        device = next(net.parameters(), torch.empty(0)).device
     net = net.to(device).eval()
     parts = []
     for start in range(0, len(frames), batch):

@@ -150,9 +150,9 @@ def record(
 
     Training.step = step
     try:
-        resolved = load_spec(
-            spec, get_registry(), [*overrides, *_QUIET, f"train.max_steps={steps}"]
-        )
+        # fp32 first (0.1's default; 'auto' now picks by the CPU), so a variant may change it
+        every = ["train.precision=fp32", *overrides, *_QUIET, f"train.max_steps={steps}"]
+        resolved = load_spec(spec, get_registry(), every)
         with tempfile.TemporaryDirectory() as tmp:
             if resume is not None:
                 train(resolved, resume, resume=True, show_progress=False)

@@ -180,3 +180,40 @@ def test_mixed_precision_on_cuda(precision: str) -> None:
     for batch in bench.make_batches(resolved, 2):
         terms = model.step(batch)
         assert all(torch.isfinite(v) for v in terms.values())
+
+
+@pytest.mark.parametrize(
+    ("avx512_bf16", "amx", "chosen"),
+    [(False, False, "fp32"), (True, False, "bf16"), (False, True, "bf16")],
+)
+def test_auto_precision_is_bf16_only_where_the_cpu_has_it(
+    monkeypatch: pytest.MonkeyPatch, avx512_bf16: bool, amx: bool, chosen: str
+) -> None:
+    from faceoff.train.precision import choose
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    picked = choose("auto", CPU)
+    assert picked.name == chosen
+    assert ("neither" in picked.reason) == (chosen == "fp32")
+
+
+def test_bf16_without_native_support_warns_once_and_runs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from faceoff import console
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    lines: list[str] = []
+    monkeypatch.setattr(console.console, "print", lambda text, **kw: lines.append(str(text)))
+    result = train(tiny_spec("train.max_steps=1", "train.precision=bf16"), tmp_path / "r",
+                   show_progress=False)  # fmt: skip
+    assert result.steps == 1
+    warnings = [line for line in lines if "bf16 would be emulated" in line]
+    assert len(warnings) == 1 and "'auto' or 'fp32' trains faster here" in warnings[0]
+    (said,) = [line for line in lines if line.startswith("training on cpu")]
+    assert "in bf16: as the spec says" in said
+    train(tiny_spec("train.max_steps=1", "train.precision=auto"), tmp_path / "a",
+          show_progress=False)  # fmt: skip
+    assert any("in fp32: auto: the CPU has neither" in line for line in lines)

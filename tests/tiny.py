@@ -23,6 +23,7 @@ TINY = [
     "discriminator.params.ndf=4",
     "train.batch_size=2",
     "train.device=cpu",
+    "train.precision=fp32",  # the same arithmetic on every CPU ('auto' picks by the hardware)
     "objective.params.pool_size=3",
     "output.log_every=1",
     "output.sample_every=2",

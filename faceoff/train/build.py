@@ -49,15 +49,19 @@ def build_training(
     device: torch.device,
     *,
     stream_seed: Callable[[int], int] | None = None,
+    precision: str | None = None,
 ) -> Training:
     """Build the spec's networks (in the description's order, drawing on the global RNG), its
-    objective and the engine around them; seed the global RNG first for a repeatable start."""
+    objective and the engine around them; seed the global RNG first for a repeatable start.
+    ``precision`` is the concrete one (default: ``train.precision`` made concrete for the
+    device)."""
     spec = resolved.spec
     description = resolved.description
     engine = Engine(
         spec.train,
         spec.optimizer,
         device,
+        precision=precision,
         mask_mode=spec.mask.mode if spec.mask else None,
         stream_seed=stream_seed,
     )

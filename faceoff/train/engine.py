@@ -22,6 +22,7 @@ from faceoff.losses import weighted_members
 from faceoff.objective import Description, Objective
 from faceoff.spec import OptimizerSpec, ResolvedSpec, TrainSpec
 from faceoff.train.optim import AUTOCAST_DTYPES, check_precision, make_optimizer, optimizer_options
+from faceoff.train.precision import choose
 from faceoff.train.speed import fast_padding, per_sample
 
 _RESERVED_STREAMS = ("torch", "cuda")
@@ -46,18 +47,20 @@ class Engine:
         optimizer: OptimizerSpec,
         device: torch.device,
         *,
+        precision: str | None = None,
         mask_mode: str | None = None,
         stream_seed: Callable[[int], int] | None = None,
     ) -> None:
-        check_precision(train.precision, device)
+        precision = precision or choose(train.precision, device).name
+        check_precision(precision, device)
         self.device = device
-        self.precision = train.precision
+        self.precision = precision
         self.channels_last = train.channels_last
         self.compile = train.compile
         self.fused_optimizer = train.fused_optimizer
         self.optimizer_spec = optimizer
         self.mask_mode = mask_mode
-        self.scaler = torch.amp.GradScaler("cuda") if train.precision == "fp16" else None
+        self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.streams: dict[str, torch.Generator] = {}
         self.grad_sync: Callable[[list[nn.Parameter]], None] | None = None

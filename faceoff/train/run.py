@@ -35,6 +35,7 @@ from faceoff.train.folder import check_run_dir, prepare_folder, write_run_files
 from faceoff.train.loop import Loop, LossNotFinite, OutOfMemory
 from faceoff.train.observers import Checkpoints, LossPlot, MetricsFile, ProgressBar, SampleGrids
 from faceoff.train.optim import check_precision
+from faceoff.train.precision import Precision, choose
 from faceoff.train.schedule import lr_factor
 
 __all__ = ["RunResult", "check_run_dir", "pick_device", "train"]
@@ -106,10 +107,11 @@ def train(
     """
     spec = resolved.spec
     device = pick_device(spec.train.device)
-    check_precision(spec.train.precision, device)
+    precision = choose(spec.train.precision, device)
+    check_precision(precision.name, device)
     dist = setup(device)  # several processes under torchrun; one otherwise
     try:
-        result = _train(resolved, run_dir, dist, resume, overwrite, show_progress)
+        result = _train(resolved, run_dir, dist, resume, overwrite, show_progress, precision)
         dist.barrier()  # rank 0 has written its last files
         return result
     finally:
@@ -123,14 +125,23 @@ def _train(
     resume: bool,
     overwrite: bool,
     show_progress: bool,
+    precision: Precision,
 ) -> RunResult:
     resume_from, data = prepare_folder(resolved, run_dir, dist, resume, overwrite)
     seed = resolved.spec.train.seed
     torch.manual_seed(seed)
     # Per-rank random streams for the objective (rank 0's are one process's); batches need none.
     training = build_training(
-        resolved, dist.device, stream_seed=lambda index: rank_seed(seed, dist.rank, index)
+        resolved,
+        dist.device,
+        stream_seed=lambda index: rank_seed(seed, dist.rank, index),
+        precision=precision.name,
     )
+    if dist.is_main:
+        threads = torch.get_num_threads()
+        info(
+            f"training on {dist.device} ({threads} threads) in {precision.name}: {precision.reason}"
+        )
     if dist.active:
         dist.broadcast_parameters(training.objective)
         training.engine.grad_sync = dist.average_gradients

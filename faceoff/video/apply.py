@@ -37,6 +37,8 @@ from faceoff.eval.temporal import Stability, TemporalFlow, WarpingError
 from faceoff.io import atomic_path, umask
 from faceoff.runs import FORMATS, Checkpoint, RunFolder
 from faceoff.translate import translate
+from faceoff.video.blend import Blend, paste
+from faceoff.video.boxes import read_boxes
 from faceoff.video.io import VIDEO_EXTENSIONS, VideoWriter, frames, is_video, probe
 from faceoff.weights import FORMAT as NETWORK_FORMAT
 from faceoff.weights import load_network
@@ -114,10 +116,21 @@ def _peek_metadata(path: Path) -> dict[str, str]:
         return {}
 
 
-def load_generator(source: str | Path, direction: str = "a2b") -> Generator:
-    """The generator of a run folder (latest checkpoint), a run checkpoint, or a network file:
-    the network of the run's objective's translation ``direction``."""
+def load_generator(source: str | Path, direction: str = "a2b", device: str = "cpu") -> Generator:
+    """The generator of a run folder (latest checkpoint), a run checkpoint, a network file, or
+    an ONNX file from ``faceoff export`` (run by onnxruntime on ``device``): the network of the
+    run's objective's translation ``direction``."""
     source = Path(source)
+    if source.suffix.lower() == ".onnx" and source.is_file():
+        from faceoff.export import OnnxGenerator
+
+        net = OnnxGenerator(source, device)
+        made = net.meta.get("direction", "a2b")
+        if direction != made:
+            warn(f"{source}: exported for {made}; --direction {direction} is ignored")
+        return Generator(
+            net, source, f"{net.meta.get('network', 'onnx')} (ONNX)", net.size or DEFAULT_SIZE
+        )
     if source.is_dir():
         checkpoint = RunFolder(source).latest(
             hint="train it first (faceoff run) or give a checkpoint or network file"
@@ -193,11 +206,14 @@ def open_source(path: str | Path) -> Source:
 # ---- output --------------------------------------------------------------------------------
 
 
-def _check_output(output: Path) -> str:
-    """'video' or 'folder'; a FaceoffError before anything is written if it cannot be."""
+def _check_output(output: Path, folder: bool = False) -> str:
+    """'video' or 'folder'; a FaceoffError before anything is written if it cannot be.
+    ``folder``: only a folder will do (a preview's PNGs)."""
     parent = output.parent
     if not parent.is_dir():
         raise FaceoffError(f"{output}: its folder {parent} does not exist")
+    if folder and is_video(output):
+        raise FaceoffError(f"{output}: --preview writes PNG frames into a folder; give a folder")
     if is_video(output):
         if output.suffix.lower() not in H264_SUFFIXES:
             raise FaceoffError(
@@ -298,28 +314,32 @@ def apply_video(
     detector: str = "dlib",
     fps: float | None = None,
     show_progress: bool = True,
+    blend: Blend | None = None,
+    boxes_file: str | Path | None = None,
+    preview: int = 0,
 ) -> ApplySummary:
-    """Apply a run's (or network file's) generator to a video or folder of frames.
+    """Apply a run's (or network file's, or ONNX file's) generator to a video or folder.
 
-    Every problem that can be seen before work starts (inputs, output folder, network) is a
-    FaceoffError before anything is written; a failure later removes the temporary output.
+    With ``paste_back`` the face is found in every frame (or read from ``boxes_file``, the
+    ``boxes.json`` that ``extract --face`` wrote for the same video) and the translation put back
+    as ``blend`` says; ``preview`` N writes only N frames, evenly spaced, as PNGs into OUTPUT (a
+    folder), to tune the blend before a long render. Every problem that can be seen before work
+    starts (inputs, output folder, network) is a FaceoffError before anything is written; a
+    failure later removes the temporary output.
     """
     input, output = Path(input), Path(output)
-    if batch < 1:
-        raise FaceoffError(f"--batch {batch}: must be at least 1")
-    if size is not None and not 8 <= size <= 4096:
-        raise FaceoffError(f"--size {size}: expected 8 to 4096")
-    if fps is not None and not fps > 0:
-        raise FaceoffError(f"--fps {fps}: must be positive")
-    kind = _check_output(output)
+    _check_numbers(batch, size, fps, preview)
+    if boxes_file is not None and not paste_back:
+        raise FaceoffError("--boxes: the boxes are for --paste-back; add it")
+    kind = _check_output(output, folder=preview > 0)
     torch_device = pick_device(device, "--device")
-    gen = load_generator(source, direction)
+    gen = load_generator(source, direction, str(torch_device))
     frames_in = open_source(input)
     size = size or gen.size
     rate = fps or frames_in.fps or DEFAULT_FPS
     net = gen.net.to(torch_device)
     locator = None
-    if paste_back:
+    if paste_back and boxes_file is None:
         from faceoff.video.faces import face_detector
 
         locator = face_detector(detector)
@@ -328,12 +348,17 @@ def apply_video(
     meters = (Stability(), WarpingError(), TemporalFlow())
     missed = 0
     with progress() if show_progress else _NoBar() as bar:
-        boxes = None
+        boxes = read_boxes(boxes_file, frames_in) if boxes_file is not None else None
         if locator is not None:
             boxes, missed = _locate_all(locator, frames_in, bar)
-        task = bar.add_task(f"applying {gen.name}", total=frames_in.count)
+        wanted = _preview_frames(preview, frames_in, boxes)
+        task = bar.add_task(
+            f"applying {gen.name}", total=len(wanted) if wanted else frames_in.count
+        )
         with _sink(kind, output, rate) as sink:
             stream = enumerate(frames_in.read())
+            if wanted:
+                stream = ((i, f) for i, f in stream if i in wanted)
             for chunk in _batches(stream, batch):
                 originals = [frame for _, frame in chunk]
                 if boxes is not None:
@@ -342,19 +367,19 @@ def apply_video(
                     crops = np.stack([resize_frames(f, size) for f in originals])
                 results = translate(net, crops, torch_device, batch=len(crops))
                 for (index, original), crop, result in zip(chunk, crops, results):
-                    for meter in meters:
-                        meter.add(crop, result)
+                    if not wanted:
+                        for meter in meters:
+                            meter.add(crop, result)
                     if boxes is not None:
-                        from faceoff.video.faces import paste
-
-                        shown, made = original, paste(original, result, boxes[index])
+                        made = paste(original, result, boxes[index], blend, source=crop)
+                        shown = original
                     else:
                         shown, made = crop, result
                     sink.write(np.concatenate([shown, made], axis=1) if side_by_side else made)
                 bar.advance(task, len(chunk))
             if sink.count == 0:
                 raise FaceoffError(f"{input}: no frame could be decoded")
-            if boxes is not None and sink.count != len(boxes):
+            if boxes is not None and not wanted and sink.count != len(boxes):
                 raise FaceoffError(
                     f"{input}: {sink.count} frames on the second read, {len(boxes)} on the first"
                 )
@@ -381,6 +406,27 @@ def apply_video(
         missed=missed,
         skipped=list(frames_in.skipped),
     )
+
+
+def _check_numbers(batch: int, size: int | None, fps: float | None, preview: int) -> None:
+    if batch < 1:
+        raise FaceoffError(f"--batch {batch}: must be at least 1")
+    if size is not None and not 8 <= size <= 4096:
+        raise FaceoffError(f"--size {size}: expected 8 to 4096")
+    if fps is not None and not fps > 0:
+        raise FaceoffError(f"--fps {fps}: must be positive")
+    if preview < 0:
+        raise FaceoffError(f"--preview {preview}: expected a number of frames, 1 or more")
+
+
+def _preview_frames(preview: int, source: Source, boxes: np.ndarray | None) -> set[int]:
+    """The frames a preview shows: ``preview`` of them, evenly spaced (none: all frames)."""
+    if not preview:
+        return set()
+    count = len(boxes) if boxes is not None else source.count
+    if not count:
+        count = sum(1 for _ in source.read())
+    return {round(x) for x in np.linspace(0, count - 1, min(preview, count))}
 
 
 def _crop(frame: np.ndarray, boxes: np.ndarray, index: int, size: int) -> np.ndarray:

@@ -49,6 +49,47 @@ COMMANDS: list[click.Command] = []
     show_default=True,
     help="Mask provider that locates faces for --paste-back.",
 )
+@click.option(
+    "--color",
+    type=click.Choice(["mean", "reinhard", "histogram", "none"]),
+    default="mean",
+    show_default=True,
+    help="With --paste-back: match the face's colours to the frame's inside the mask: mean "
+    "colour (faceswap's default), Reinhard's mean and spread in L*a*b*, histogram, or none.",
+)
+@click.option(
+    "--erode",
+    type=click.FloatRange(-50, 50),
+    default=0.0,
+    show_default=True,
+    help="With --paste-back: shrink the face mask by this percent of the face size (negative: "
+    "grow it).",
+)
+@click.option(
+    "--blur",
+    type=click.FloatRange(0, 50),
+    default=8.0,
+    show_default=True,
+    help="With --paste-back: feather the mask's edge, in percent of the face size (0: hard).",
+)
+@click.option(
+    "--seamless", is_flag=True, help="With --paste-back: OpenCV's seamless clone instead."
+)
+@click.option(
+    "--boxes",
+    "boxes_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="With --paste-back: the boxes.json that extract --face wrote for this video (no "
+    "second detection).",
+)
+@click.option(
+    "--preview",
+    type=click.IntRange(0),
+    default=0,
+    help="Write only this many frames, evenly spaced, as PNGs into OUTPUT (a folder): to tune "
+    "the blend before a long render.",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar (for logs).")
 def apply_command(
     run_or_checkpoint: str,
@@ -62,17 +103,25 @@ def apply_command(
     fps: float | None,
     paste_back: bool,
     detector: str,
+    color: str,
+    erode: float,
+    blur: float,
+    seamless: bool,
+    boxes_file: str | None,
+    preview: int,
     no_progress: bool,
 ) -> None:
     """Apply a trained generator to a video or a folder of frames.
 
-    RUN_OR_CHECKPOINT is a run folder (its latest checkpoint), a run checkpoint, or a network
-    file from `faceoff import-weights`. INPUT is a video or a folder of images. OUTPUT is an
+    RUN_OR_CHECKPOINT is a run folder (its latest checkpoint), a run checkpoint, a network
+    file from `faceoff import-weights`, or an .onnx file from `faceoff export` (run by
+    onnxruntime). INPUT is a video or a folder of images. OUTPUT is an
     .mp4 (H.264) or a folder of PNGs; it is written under a temporary name and renamed at the end.
     The summary reports temporal stability: the output's mean frame-to-frame change over the
     input's (1 = as steady as the input, above 1 = flicker added).
     """
     from faceoff.video.apply import apply_video
+    from faceoff.video.blend import Blend
 
     summary = apply_video(
         run_or_checkpoint,
@@ -87,8 +136,43 @@ def apply_command(
         detector=detector,
         fps=fps,
         show_progress=not no_progress,
+        blend=Blend(color=color, erode=erode, blur=blur, seamless=seamless),  # type: ignore[arg-type]
+        boxes_file=boxes_file,
+        preview=preview,
     )
     click.echo(f"wrote {summary.output}: {summary.line()}")
 
 
+@click.command("export")
+@click.argument("run_or_checkpoint", type=click.Path())
+@click.argument("output", type=click.Path())
+@click.option(
+    "--direction",
+    type=click.Choice(["a2b", "b2a"]),
+    default="a2b",
+    show_default=True,
+    help="Which of the run's translations to export.",
+)
+@click.option(
+    "--size", type=int, default=None, help="Square input size [default: the run's crop size]."
+)
+@click.option("--opset", type=click.IntRange(11, 21), default=17, show_default=True)
+def export_command(
+    run_or_checkpoint: str, output: str, direction: str, size: int | None, opset: int
+) -> None:
+    """Export a run's (or network file's) generator to ONNX, checked with onnxruntime.
+
+    The model takes float images in [-1, 1], [N, 3, H, W] (any batch; any size the network
+    takes), and `faceoff apply` runs the .onnx file as it runs a checkpoint.
+    """
+    from faceoff.errors import FaceoffError
+    from faceoff.export import export_onnx
+
+    if size is not None and not 8 <= size <= 4096:
+        raise FaceoffError(f"--size {size}: expected 8 to 4096")
+    summary = export_onnx(run_or_checkpoint, output, direction=direction, size=size, opset=opset)
+    click.echo(f"wrote {summary.out}: {summary.line()}")
+
+
 COMMANDS.append(apply_command)
+COMMANDS.append(export_command)

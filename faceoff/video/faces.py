@@ -74,23 +74,3 @@ def crop(frame: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
         flags=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC,
         borderMode=cv2.BORDER_REPLICATE,
     )
-
-
-def paste(
-    frame: np.ndarray, face: np.ndarray, box: np.ndarray, feather: float = 0.08
-) -> np.ndarray:
-    """``face`` (a crop made with ``box``) blended back into ``frame`` along a feathered ellipse."""
-    cx, cy, side = box
-    size = face.shape[0]
-    s = side / size
-    matrix = np.array([[s, 0, cx - s * size / 2], [0, s, cy - s * size / 2]], np.float32)
-    h, w = frame.shape[:2]
-    warped = cv2.warpAffine(face, matrix, (w, h), flags=cv2.INTER_CUBIC)
-    mask = np.zeros((size, size), np.float32)
-    cv2.ellipse(
-        mask, (size // 2, size // 2), (int(size * 0.36), int(size * 0.44)), 0, 0, 360, 1.0, -1
-    )
-    sigma = max(1.0, feather * size)
-    mask = cv2.GaussianBlur(mask, (0, 0), sigma)
-    alpha = cv2.warpAffine(mask, matrix, (w, h), flags=cv2.INTER_LINEAR)[..., None]
-    return (frame * (1 - alpha) + warped * alpha).round().clip(0, 255).astype(np.uint8)

@@ -31,8 +31,13 @@ class InstanceNorm2d(nn.InstanceNorm2d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type == "cpu" and x.dim() == 4 and x.is_contiguous():
-            return F.group_norm(x, x.shape[1], None, None, self.eps)
+        if (
+            x.device.type == "cpu"
+            and x.dim() == 4
+            and x.is_contiguous()
+            and not torch.onnx.is_in_onnx_export()  # exported as ONNX InstanceNormalization
+        ):
+            return F.group_norm(x, self.num_features, None, None, self.eps)
         return super().forward(x)
 
 
