@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from faceoff import __version__
@@ -187,16 +188,30 @@ def list_plugins(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title="faceoff plugins")
-    for column in ("kind", "name", "distribution", "version", "summary", "status"):
-        table.add_column(column, overflow="fold")
+    stdout.print(_plugin_table(rows, stdout.width))
+
+
+def _plugin_table(rows: list[dict[str, Any]], width: int) -> Table:
+    """One line per component, fitted to ``width`` columns: the summary is cut short (with an
+    ellipsis) rather than wrapped, and below 110 columns the distribution and version (in
+    ``--json``) make room for it."""
+    wide = width >= 110
+    table = Table(title="faceoff plugins", expand=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("name", no_wrap=True)
+    if wide:
+        table.add_column("distribution", no_wrap=True)
+        table.add_column("version", no_wrap=True)
+    table.add_column("summary", no_wrap=True, overflow="ellipsis", ratio=1)
+    table.add_column("status", no_wrap=True)
     for row in rows:
-        status = "[green]ok[/]" if row["status"] == "ok" else f"[red]broken[/]: {row['error']}"
-        name = row["name"] or f"(entry point {row['entry_point']})"
-        table.add_row(
-            row["kind"] or "?", name, row["distribution"], row["version"], row["summary"], status
-        )
-    stdout.print(table)
+        ok = row["status"] == "ok"
+        name = row["name"] or f"({row['entry_point']})"
+        about = row["summary"] if ok else f"[red]{escape(str(row['error']))}[/]"
+        origin = [row["distribution"], row["version"]] if wide else []
+        status = "[green]ok[/]" if ok else "[red]broken[/]"
+        table.add_row(row["kind"] or "?", name, *origin, about, status)
+    return table
 
 
 @cli.command()

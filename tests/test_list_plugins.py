@@ -142,3 +142,14 @@ def test_load_env_limits_the_listing_to_named_entry_points(cli, third_party) -> 
     assert {r["distribution"] for r in data} == {"faceoff-hello"}
     assert sorted(r["name"] for r in data) == ["ellipse", "l2", "masked-l2"]
     assert all(r["status"] == "ok" for r in data)
+
+
+@pytest.mark.parametrize("columns", [80, 140])
+def test_the_table_fits_the_terminal_one_line_per_component(cli, columns: int) -> None:
+    done = cli("list-plugins", env={"COLUMNS": str(columns)})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    for name in ("resnet", "cyclegan", "recycle-gan", "tensorboard"):
+        assert sum(f" {name} " in line for line in lines) == 1, name
+    assert ("distribution" in done.stdout) == (columns >= 110)

@@ -35,7 +35,8 @@ class MetricsFile(Observer):
 
 
 class SampleGrids(Observer):
-    """``samples/step_N.png``: each sample grid as it is made."""
+    """``samples/step_N.png``: each sample grid as it is made; ``samples/latest.png``: the
+    newest, to keep open in an image viewer while the run trains."""
 
     def __init__(self) -> None:
         self.written: list[Path] = []
@@ -47,6 +48,7 @@ class SampleGrids(Observer):
             return
         path = run.run_dir / "samples" / f"step_{step:08d}.png"
         write_png(path, grid)
+        write_png(path.with_name("latest.png"), grid)
         self.written.append(path)
 
 

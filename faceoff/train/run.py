@@ -35,6 +35,7 @@ from faceoff.train.folder import check_run_dir, prepare_folder, write_run_files
 from faceoff.train.loop import Loop, LossNotFinite, OutOfMemory
 from faceoff.train.observers import Checkpoints, LossPlot, MetricsFile, ProgressBar, SampleGrids
 from faceoff.train.optim import check_precision
+from faceoff.train.page import RunPage
 from faceoff.train.precision import Precision, choose
 from faceoff.train.schedule import lr_factor
 
@@ -264,7 +265,7 @@ def _run_loop(
     resolved, out = training.resolved, training.resolved.spec.output
     checkpoints = _checkpoints(training)
     metrics, samples = run_dir / "metrics.jsonl", SampleGrids()
-    observers = [MetricsFile(metrics), samples, LossPlot(metrics), checkpoints]
+    observers = [MetricsFile(metrics), samples, LossPlot(metrics), RunPage(), checkpoints]
     observers += [ProgressBar(show_progress), *loggers]
     run = RunInfo(
         run_dir, resolved.to_dict(), training.description, plan.start, plan.total,
