@@ -8,8 +8,9 @@ the trainer consumes and what a run folder stores.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -18,7 +19,7 @@ from faceoff.components import Component
 from faceoff.errors import FaceoffError
 from faceoff.objective import Description
 from faceoff.plugins import Registry
-from faceoff.spec_file import apply_overrides, migrate, read_spec_file
+from faceoff.spec_file import apply_overrides, migrate, one_line, read_spec_file, shown
 from faceoff.spec_models import (
     OPTIMIZER_DEFAULTS,
     ComponentSpec,
@@ -144,19 +145,89 @@ def _node(spec: Spec, path: str) -> ComponentSpec:
 
 
 def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
-    """One line: every error as ``dotted.location: message (got value)``."""
+    """One line: every error as ``dotted.location: message (got value)``; keys, messages and
+    values are escaped where they hold control characters or line breaks."""
     parts = []
     for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in (prefix.split(".") if prefix else []) + list(err["loc"]))
-        message = err["msg"].removeprefix("Value error, ")
+        where = (prefix.split(".") if prefix else []) + list(err["loc"])
+        loc = ".".join(shown(p) for p in where)
+        message = one_line(err["msg"].removeprefix("Value error, "))
         if err["type"] == "extra_forbidden":
             message = "unknown key"
         elif err["type"] != "missing" and "input" in err:
-            got = json.dumps(err["input"], default=str)
-            if len(got) <= 60:
+            got = _json_or_none(err["input"])
+            if got is not None and len(got) <= 60:
                 message += f" (got {got})"
         parts.append(f"{loc or '(top level)'}: {message}")
     return "; ".join(parts)
+
+
+def _json_or_none(value: Any) -> str | None:
+    """``value`` as JSON, one line (strings escaped), or None where it cannot be written."""
+    try:
+        return json.dumps(value, default=str)
+    except (ValueError, TypeError, RecursionError):
+        return None
+
+
+MAX_INT = 2**63 - 1
+"""The largest integer anywhere in a spec (a 64-bit integer, what torch and NumPy take)."""
+
+
+def _got(value: Any) -> str:
+    text = _json_or_none(value) or ascii(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def _value_problem(value: Any) -> str | None:
+    """What is wrong with one value of a spec, if anything: a string with a NUL byte or a lone
+    surrogate (no file name, no text can hold them), a float that is not finite, an integer
+    beyond 64 bits."""
+    if isinstance(value, PurePath):
+        value = str(value)
+    if isinstance(value, str):
+        if "\x00" in value:
+            return f"a NUL byte is not allowed in text (got {_got(value)})"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"not valid Unicode text, it holds a lone surrogate (got {_got(value)})"
+    elif isinstance(value, float) and not math.isfinite(value):
+        return f"must be a finite number (got {value})"
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        return f"must fit in a 64-bit integer, at most {MAX_INT} either way"
+    return None
+
+
+def check_values(value: Any, source: str, path: str = "") -> None:
+    """Refuse, naming its dotted path, the first value in ``value`` (a model, dict or list,
+    walked without recursion) that :func:`_value_problem` finds wrong, keys included."""
+    stack: list[tuple[str, Any]] = [(path, value)]
+    seen: set[int] = set()
+    while stack:
+        where, node = stack.pop()
+        if isinstance(node, BaseModel | dict | list | tuple):
+            if id(node) in seen:  # a structure built in Python may hold itself
+                continue
+            seen.add(id(node))
+        if isinstance(node, BaseModel):
+            items = [(name, getattr(node, name)) for name in type(node).model_fields]
+            items += list((node.model_extra or {}).items())
+        elif isinstance(node, dict):
+            items = list(node.items())
+            for key, _ in items:
+                problem = _value_problem(key) if isinstance(key, str) else None
+                if problem:
+                    at = ".".join(filter(None, [shown(where), shown(key)]))
+                    raise FaceoffError(f"{source}: {at}: key: {problem}")
+        elif isinstance(node, list | tuple):
+            items = list(enumerate(node))
+        else:
+            problem = _value_problem(node)
+            if problem:
+                raise FaceoffError(f"{source}: {shown(where) or '(top level)'}: {problem}")
+            continue
+        stack += [(f"{where}.{k}" if where else str(k), v) for k, v in reversed(items)]
 
 
 def resolve(raw: dict[str, Any], registry: Registry, source: str = "spec") -> ResolvedSpec:
@@ -165,6 +236,7 @@ def resolve(raw: dict[str, Any], registry: Registry, source: str = "spec") -> Re
     A spec in faceoff 0.1's form (``losses.identity``, ``train.pool_size``) is read as today's
     (:func:`faceoff.spec_file.migrate`); the resolved spec is in today's form.
     """
+    source = shown(source)
     if not isinstance(raw, dict):
         raise FaceoffError(f"{source}: the spec must be a JSON object, not {type(raw).__name__}")
     raw, moved = migrate(raw, source)
@@ -172,6 +244,7 @@ def resolve(raw: dict[str, Any], registry: Registry, source: str = "spec") -> Re
         spec = Spec.model_validate(raw)
     except ValidationError as exc:
         raise FaceoffError(f"{source}: {format_validation_error(exc)}") from None
+    check_values(spec, source)
     components: dict[str, tuple[Component, BaseModel]] = {}
     for slot in slots(spec):
         node = _node(spec, slot.path)
@@ -283,6 +356,7 @@ def _resolve_component(
     except ValidationError as exc:
         message = format_validation_error(exc, prefix=f"{slot.path}.params")
         raise FaceoffError(f"{source}: {message}") from None
+    check_values(params, source, f"{slot.path}.params")  # what the plugin's model made of them
     out[slot.path] = (component, params)
     if isinstance(node, WeightedComponentSpec) and node.weight is None:
         node.weight = float(component.weight if component.weight is not None else 1.0)
@@ -335,16 +409,19 @@ def _check_sizes(
         problem = component.input_problem(params, spec.data.crop_size)
         if problem:
             raise FaceoffError(
-                f"{source}: {path}: {component.name} {problem}; change data.crop_size or the params"
+                f"{source}: {path}: {component.name} {one_line(problem)}; change data.crop_size "
+                "or the params"
             )
 
 
 def params_from_options(component: Component, options: list[str]) -> BaseModel:
     """A component's params from ``--param KEY=VALUE`` options, validated, one-line errors."""
     try:
-        return component.params.model_validate(apply_overrides({}, options))
+        params = component.params.model_validate(apply_overrides({}, options, "--param"))
     except ValidationError as exc:
         raise FaceoffError(f"--param: {format_validation_error(exc)}") from None
+    check_values(params, "--param")
+    return params
 
 
 def load_spec(
@@ -353,7 +430,6 @@ def load_spec(
     """Read, override and resolve a spec file."""
     raw = read_spec_file(path)
     if isinstance(raw, dict) and overrides:
-        raw, _ = migrate(raw, str(path))  # 0.1 keys in the file first, so --set can change them
+        raw, _ = migrate(raw, shown(path))  # 0.1 keys in the file first, so --set can change them
         raw = apply_overrides(raw, overrides)
-    resolved = resolve(raw, registry, source=str(path))
-    return resolved
+    return resolve(raw, registry, source=str(path))

@@ -10,9 +10,15 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+MAX_SEED = 2**32 - 1
+"""The largest seed (``train.seed``, ``faceoff eval --seed``): seeds are mixed into 64-bit
+generator seeds (``seed * 1_000_003 + epoch``), which larger ones would overflow."""
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Unknown keys are errors; numbers must be finite (no NaN, no infinity)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ComponentSpec(_Strict):
@@ -211,6 +217,13 @@ class TrainSpec(_Strict):
     prefetch_factor: int = Field(
         2, ge=1, description="Batches each DataLoader worker prepares ahead."
     )
+
+    @field_validator("seed")
+    @classmethod
+    def _seed_fits(cls, value: int) -> int:
+        if value > MAX_SEED:
+            raise ValueError(f"the seed must be 0 to {MAX_SEED} (2**32 - 1)")
+        return value
 
     @field_validator("workers")
     @classmethod
