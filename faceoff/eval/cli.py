@@ -6,6 +6,9 @@ import json
 
 import click
 
+MAX_SEED = 2**32 - 1  # as train.seed's (faceoff.spec_models.MAX_SEED): the judges' generators
+# take seed + 1 as a 64-bit seed, and the judges' cache is keyed by it
+
 
 @click.command("eval")
 @click.argument("run", type=click.Path(path_type=str))
@@ -18,7 +21,13 @@ import click
     "b2a the other way.",
 )
 @click.option("--frames", type=int, help="Only the first N test frames (default: all).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the judges.")
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, MAX_SEED),
+    help="Seed of the judges (at most 2**32 - 1, as train.seed).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print only the result as JSON.")
 def eval_command(run: str, direction: str, frames: int | None, seed: int, as_json: bool) -> None:
     """Face-off quality of RUN's latest checkpoint on its test frames.

@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import click
 
 COMMANDS: list[click.Command] = []
+
+MAX_FPS = 1000.0
+MAX_BATCH = 1024
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange that also refuses NaN (which every comparison lets through) and
+    infinities: a usage error, exit code 2, no traceback."""
+
+    name = "float range"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
 
 
 @click.command("apply")
@@ -19,10 +38,16 @@ COMMANDS: list[click.Command] = []
     "objective translates both ways; a network file holds one generator.",
 )
 @click.option("--side-by-side", is_flag=True, help="Write input | face-off next to each other.")
-@click.option("--batch", default=8, show_default=True, help="Frames per generator call.")
+@click.option(
+    "--batch",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, MAX_BATCH),
+    help="Frames per generator call.",
+)
 @click.option(
     "--size",
-    type=int,
+    type=click.IntRange(8, 4096),
     default=None,
     help="Square size given to the generator [default: the run's data.crop_size, else 256].",
 )
@@ -34,7 +59,7 @@ COMMANDS: list[click.Command] = []
 )
 @click.option(
     "--fps",
-    type=float,
+    type=FiniteFloatRange(0, MAX_FPS, min_open=True),
     default=None,
     help="Frame rate of an .mp4 output [default: the source's; 25 for a folder of frames].",
 )
@@ -59,7 +84,7 @@ COMMANDS: list[click.Command] = []
 )
 @click.option(
     "--erode",
-    type=click.FloatRange(-50, 50),
+    type=FiniteFloatRange(-50, 50),
     default=0.0,
     show_default=True,
     help="With --paste-back: shrink the face mask by this percent of the face size (negative: "
@@ -67,7 +92,7 @@ COMMANDS: list[click.Command] = []
 )
 @click.option(
     "--blur",
-    type=click.FloatRange(0, 50),
+    type=FiniteFloatRange(0, 50),
     default=8.0,
     show_default=True,
     help="With --paste-back: feather the mask's edge, in percent of the face size (0: hard).",

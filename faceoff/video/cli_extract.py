@@ -7,6 +7,9 @@ from pathlib import Path
 import click
 
 from faceoff.errors import FaceoffError
+from faceoff.video.cli_apply import FiniteFloatRange
+
+MAX_FRAMES = 10_000_000  # 46 hours at 60 fps
 
 
 @click.command()
@@ -16,14 +19,14 @@ from faceoff.errors import FaceoffError
     "--frames",
     default=2200,
     show_default=True,
-    type=click.IntRange(1),
+    type=click.IntRange(1, MAX_FRAMES),
     help="Frames to take from the video, train and test together.",
 )
 @click.option(
     "--test",
     default=200,
     show_default=True,
-    type=click.IntRange(0),
+    type=click.IntRange(0, MAX_FRAMES),
     help="Of those, test frames: the last ones of the video, consecutive.",
 )
 @click.option(
@@ -47,28 +50,28 @@ from faceoff.errors import FaceoffError
     "--scale",
     default=1.8,
     show_default=True,
-    type=click.FloatRange(0.1, 10.0),
+    type=FiniteFloatRange(0.1, 10.0),
     help="With --face: the crop's side over the detected face's.",
 )
 @click.option(
     "--smooth",
     default=15,
     show_default=True,
-    type=click.IntRange(1),
+    type=click.IntRange(1, 10_000),
     help="With --face: the boxes' moving-average window, in source frames.",
 )
 @click.option(
     "--detect-size",
     default=640,
     show_default=True,
-    type=click.IntRange(0),
+    type=click.IntRange(0, 16384),
     help="With --face: look for faces in frames shrunk to this longer side (0: full size).",
 )
 @click.option(
     "--clip",
     default=1,
     show_default=True,
-    type=click.IntRange(1),
+    type=click.IntRange(1, 1000),
     help="Train frames as runs of this many consecutive source frames, for objectives that "
     "train on clips (recycle-gan: 3).",
 )
@@ -112,7 +115,7 @@ def extract(
             size=size,
             face=face,
             detector=detector,
-            params=apply_overrides({}, list(params)),
+            params=apply_overrides({}, list(params), "--param"),
             scale=scale,
             smooth=smooth,
             detect_size=detect_size,
