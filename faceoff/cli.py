@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,14 +21,27 @@ from faceoff.errors import FaceoffError
 
 
 class _Group(click.Group):
-    """Turns FaceoffError into one line on stderr and exit code 2."""
+    """Turns FaceoffError, an interrupt (Ctrl-C, SIGTERM) and a failed write (a full disk, a
+    closed terminal) into one line on stderr and exit code 2, the same in every command."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except FaceoffError as exc:
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(2)
+            _fail(ctx, str(exc))
+        except KeyboardInterrupt:
+            _fail(ctx, "interrupted; files being written were removed, finished ones kept")
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:  # `faceoff list-plugins | head`: click's quiet exit
+                raise
+            where = f"{exc.filename}: " if exc.filename else "writing the output: "
+            _fail(ctx, f"{where}{exc.strerror or exc}")
+
+
+def _fail(ctx: click.Context, message: str) -> None:
+    with contextlib.suppress(OSError):  # stderr itself may be gone
+        click.echo(f"error: {' '.join(message.splitlines())}", err=True)
+    ctx.exit(2)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -334,12 +350,43 @@ _add_video_commands()
 
 
 def main() -> None:
-    """Entry point of the ``faceoff`` script and ``python -m faceoff``."""
+    """Entry point of the ``faceoff`` script and ``python -m faceoff``.
+
+    SIGTERM is treated as Ctrl-C (training finishes its step and checkpoints; anything else
+    stops, removing its half-written files); both exit 2 with one line. A result that cannot
+    be written to stdout (``faceoff schema > /dev/full``) is an error, not a silent success.
+    """
+    with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+    code = _run_cli()
     try:
-        cli(prog_name="faceoff")
-    except KeyboardInterrupt:  # before training starts (training itself stops cleanly)
-        click.echo("error: interrupted", err=True)
-        sys.exit(130)
+        sys.stdout.flush()
+    except OSError as exc:
+        _quiet_stdout()
+        if code == 0:  # else the command has already said what went wrong
+            with contextlib.suppress(OSError):
+                click.echo(f"error: writing the output: {exc.strerror or exc}", err=True)
+            code = 2
+    sys.exit(code)
+
+
+def _run_cli() -> int:
+    try:
+        cli.main(prog_name="faceoff")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:  # outside a command (click's own parsing)
+        with contextlib.suppress(OSError):
+            click.echo("error: interrupted", err=True)
+        return 2
+    return 0
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's last flush cannot fail again."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

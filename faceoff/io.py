@@ -1,35 +1,94 @@
-"""Atomic writes: a temporary name in the same folder, fsync, then rename."""
+"""Atomic writes: a temporary name in the same folder, fsync, then rename; never over a device."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from faceoff.errors import FaceoffError
+
+
+def _target(path: Path) -> Path | None:
+    """Where a write to ``path`` goes: the file a symlink points to (the link is kept), or None
+    for a character device (/dev/null, a terminal) or a FIFO (a pipe, /dev/stdout), written
+    through. A folder, socket or block device is refused: replacing it would destroy it."""
+    try:
+        info = path.stat()  # follows symlinks
+    except FileNotFoundError:
+        info = None
+    except (OSError, RuntimeError) as exc:  # a symlink loop, a path through a file, ...
+        raise FaceoffError(f"{path}: cannot be written ({_reason(exc)})") from None
+    if info is not None and (stat.S_ISCHR(info.st_mode) or stat.S_ISFIFO(info.st_mode)):
+        return None
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        kind = "folder" if stat.S_ISDIR(info.st_mode) else "socket or block device"
+        raise FaceoffError(f"{path}: is a {kind}, not a file; give the name of a file to write")
+    try:
+        return path.resolve(strict=False)
+    except (OSError, RuntimeError) as exc:
+        raise FaceoffError(f"{path}: cannot be written ({_reason(exc)})") from None
+
+
+def _copy_into(source: Path, device: Path) -> None:
+    """Copy into a device or FIFO; a FIFO that no process reads is an error, not a hang."""
+    try:
+        fd = os.open(device, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise FaceoffError(f"{device}: a FIFO that no process reads; nothing written") from None
+        raise
+    os.set_blocking(fd, True)
+    with open(source, "rb") as src, open(fd, "wb") as dst:
+        while chunk := src.read(1 << 20):
+            dst.write(chunk)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is fsynced and renamed into place.
 
-    An interrupted write leaves no file under the final name, so a half file never looks whole.
+    An interrupted write leaves no file under the final name, so a half file never looks whole;
+    a failed one (no space, no permission, an I/O error) is a FaceoffError naming the file, and
+    leaves nothing behind. A symlink is followed (the file it points to is replaced, the link
+    kept); a character device (/dev/null) or a FIFO (/dev/stdout in a pipe) is written through,
+    after the work is done; a folder, socket or block device is refused, never replaced.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
-    )
-    os.close(fd)
+    target = _target(path)
+    folder = None if target is None else target.parent  # a device's: the system's temp folder
+    try:
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+        stem = (target or path).stem
+        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".tmp{path.suffix}", dir=folder)
+        os.close(fd)
+    except OSError as exc:
+        raise FaceoffError(f"{path}: cannot be written ({_reason(exc)})") from None
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if target is None:  # a device or FIFO: written through, never replaced
+            _copy_into(tmp_path, path)
+            return
         os.chmod(tmp_path, 0o666 & ~umask())  # mkstemp makes 0600; honour the umask instead
         with open(tmp_path, "rb+") as handle:
             os.fsync(handle.fileno())
-        os.replace(tmp_path, path)
+        os.replace(tmp_path, target)
+    except OSError as exc:
+        raise FaceoffError(f"{path}: cannot be written ({_reason(exc)})") from None
     finally:
         tmp_path.unlink(missing_ok=True)
 
@@ -60,3 +119,31 @@ def write_png(path: str | Path, image: Any) -> None:
     if not ok:
         raise OSError(f"could not encode {path}")
     write_bytes(path, data.tobytes())
+
+
+def refuse_inputs(output: str | Path, inputs: dict[str, str | Path | None]) -> None:
+    """A FaceoffError before any work if ``output`` is, or resolves to, one of ``inputs`` (a
+    label for each, e.g. ``{"INPUT": "in.mp4"}``) or a folder holding one: writing there would
+    replace the very thing being read."""
+    out = _resolved(output)
+    for label, given in inputs.items():
+        if given is None:
+            continue
+        source = _resolved(given)
+        same = out == source
+        with contextlib.suppress(OSError):
+            same = same or os.path.samefile(out, source)  # hard links, bind mounts
+        if same:
+            raise FaceoffError(f"{output}: is {label} ({given}); give another output")
+        if source.is_relative_to(out) and out != Path(out.anchor):
+            raise FaceoffError(
+                f"{output}: holds {label} ({given}); writing there could replace it; "
+                "give another output"
+            )
+
+
+def _resolved(path: str | Path) -> Path:
+    try:
+        return Path(path).resolve(strict=False)
+    except (OSError, RuntimeError) as exc:
+        raise FaceoffError(f"{path}: cannot be resolved ({_reason(exc)})") from None
