@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from faceoff.errors import FaceoffError
-from faceoff.io import atomic_path
+from faceoff.io import atomic_path, refuse_inputs
 
 META_PREFIX = "faceoff."
 
@@ -99,6 +99,7 @@ def export_onnx(
 
     out = Path(out)
     _check_out(out)
+    refuse_inputs(out, {"RUN": source})
     gen = load_generator(source, direction)
     net = gen.net.eval().cpu()
     size = size or gen.size

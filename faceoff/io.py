@@ -8,7 +8,7 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -121,12 +121,17 @@ def write_png(path: str | Path, image: Any) -> None:
     write_bytes(path, data.tobytes())
 
 
-def refuse_inputs(output: str | Path, inputs: dict[str, str | Path | None]) -> None:
+Inputs = Mapping[str, "str | Path | None"] | Iterable[tuple[str, "str | Path | None"]]
+
+
+def refuse_inputs(output: str | Path, inputs: Inputs) -> None:
     """A FaceoffError before any work if ``output`` is, or resolves to, one of ``inputs`` (a
-    label for each, e.g. ``{"INPUT": "in.mp4"}``) or a folder holding one: writing there would
-    replace the very thing being read."""
+    label for each, e.g. ``{"INPUT": "in.mp4"}``), a folder holding one, or a file that a
+    folder input is read for (a run's checkpoint, a folder's frame): writing there would replace
+    the very thing being read."""
     out = _resolved(output)
-    for label, given in inputs.items():
+    pairs = inputs.items() if isinstance(inputs, Mapping) else inputs
+    for label, given in pairs:
         if given is None:
             continue
         source = _resolved(given)
@@ -135,11 +140,29 @@ def refuse_inputs(output: str | Path, inputs: dict[str, str | Path | None]) -> N
             same = same or os.path.samefile(out, source)  # hard links, bind mounts
         if same:
             raise FaceoffError(f"{output}: is {label} ({given}); give another output")
+        if source.is_dir() and out.is_file() and _reads(source, out):
+            raise FaceoffError(f"{output}: is read from {label} ({given}); give another output")
         if source.is_relative_to(out) and out != Path(out.anchor):
             raise FaceoffError(
                 f"{output}: holds {label} ({given}); writing there could replace it; "
                 "give another output"
             )
+
+
+RUN_FILES = ("spec.json", "plugins.json", "metrics.jsonl")
+
+
+def _reads(folder: Path, file: Path) -> bool:
+    """Whether a command reading ``folder`` (a run folder, a folder of frames) reads ``file``:
+    a run's spec, metrics and checkpoints, or a frame; a new report beside them is fine."""
+    if not file.is_relative_to(folder):
+        return False
+    inside = file.relative_to(folder)
+    if (folder / "spec.json").is_file():  # a run folder
+        return inside.parts[0] == "checkpoints" or str(inside) in RUN_FILES
+    from faceoff.data.images import IMAGE_EXTENSIONS  # not at the top: data imports io
+
+    return file.suffix.lower() in IMAGE_EXTENSIONS
 
 
 def _resolved(path: str | Path) -> Path:

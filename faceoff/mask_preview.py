@@ -15,9 +15,9 @@ from faceoff.components import Component
 from faceoff.console import track
 from faceoff.data import Domain, read_image_folder, resize_frames
 from faceoff.errors import FaceoffError
-from faceoff.io import write_bytes
+from faceoff.io import refuse_inputs, write_bytes
 from faceoff.masks import MaskCache, check_mask
-from faceoff.video.io import VIDEO_EXTENSIONS, is_video, probe
+from faceoff.video.io import VIDEO_EXTENSIONS, check_decoded, is_video, probe
 from faceoff.video.io import frames as video_frames
 
 
@@ -37,8 +37,11 @@ class PreviewSummary:
 
 def read_video(path: Path, size: int) -> Domain:
     """Every frame of a video, resized to ``size`` x ``size``."""
-    probe(path)  # a clear error for a missing or undecodable file
+    info = probe(path)  # a clear error for a missing or undecodable file
     decoded = [resize_frames(frame, size) for _, frame in video_frames(path)]
+    if not decoded:
+        raise FaceoffError(f"{path}: no frame could be decoded")
+    check_decoded(path, len(decoded), info.frames)
     return Domain(np.stack(decoded), [f"frame_{i:06d}.png" for i in range(len(decoded))])
 
 
@@ -78,6 +81,7 @@ def preview_masks(
     Written under a temporary sibling folder renamed at the end: an interrupted or failed
     command leaves no folder that looks complete.
     """
+    refuse_inputs(out, {"SOURCE": source})
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FaceoffError(f"{out}: already exists and is not empty; choose a new folder")
     if not out.parent.is_dir():

@@ -39,6 +39,7 @@ def translate(
     if device is None:
         device = next(net.parameters(), torch.empty(0)).device
     net = net.to(device).eval()
+    _check_weights(net)
     parts = []
     for start in range(0, len(frames), batch):
         images = to_float(to_tensor(frames[start : start + batch]).to(device))
@@ -53,8 +54,24 @@ def translate(
                 f"the generator cannot take {frames.shape[1]} px frames ({first}); "
                 "try another --size"
             ) from None
+        if not torch.isfinite(out).all():
+            raise FaceoffError(
+                "the generator outputs non-finite values (NaN or infinity) for frames "
+                f"{start} to {start + len(images) - 1}; its weights or inputs are broken"
+            )
         parts.append(to_uint8(out))
     return np.concatenate(parts) if parts else np.zeros((0, *frames.shape[1:]), np.uint8)
+
+
+def _check_weights(net: torch.nn.Module) -> None:
+    """A network with NaN or infinite weights makes black frames that would read as perfectly
+    steady; refuse it instead, naming the first bad tensor."""
+    for name, tensor in [*net.named_parameters(), *net.named_buffers()]:
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise FaceoffError(
+                f"the generator's {name} holds non-finite values (NaN or infinity): it outputs "
+                "non-finite values; train it again or take an earlier checkpoint"
+            )
 
 
 def translate_tensor(

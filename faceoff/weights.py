@@ -27,7 +27,7 @@ from torch import nn
 
 from faceoff.components import Component
 from faceoff.errors import FaceoffError
-from faceoff.io import atomic_path
+from faceoff.io import atomic_path, refuse_inputs
 from faceoff.plugins import get_registry
 from faceoff.spec import format_validation_error
 
@@ -232,8 +232,7 @@ def import_reference(
     validated = _validate(component, params)
     if dest.is_dir():
         raise FaceoffError(f"{dest}: is a folder; give the .safetensors file to write")
-    if dest.exists() and src.exists() and dest.resolve() == src.resolve():
-        raise FaceoffError(f"{dest}: is the source file; give another file to write")
+    refuse_inputs(dest, {"the source file": src})
     raw = read_reference(src)
     channels = _channels(kind, in_channels, out_channels)
     with torch.device("meta"):  # keys and shapes first: no memory, no init

@@ -1,10 +1,13 @@
-"""The run folder as training sees it: refuse to mix two runs, check a resume, write the files
-that describe a run."""
+"""The run folder as training sees it: one run at a time (a lock), refuse to mix two runs,
+check a resume, clear what a killed run left, write the files that describe a run."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -17,6 +20,8 @@ from faceoff.runs import Checkpoint, list_checkpoints, read_metadata
 from faceoff.spec import ResolvedSpec, resolve
 from faceoff.train.data import Data, load_data
 from faceoff.train.distributed import Dist
+
+LOCK = ".faceoff.lock"  # held (flock) by the run training in the folder
 
 
 def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> Path | None:
@@ -44,12 +49,85 @@ def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> Path | Non
             )
             raise FaceoffError(f"{exc}; {offer}") from None
         return found[-1]
-    if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
+    if run_dir.exists() and any(p.name != LOCK for p in run_dir.iterdir()) and not overwrite:
+        if failed_start(run_dir):
+            return None  # nothing to resume: it is run again (write_run_files clears it)
         raise FaceoffError(
             f"{run_dir}: already holds a run; use --resume to continue it, "
             "--overwrite to replace it, or --out for a new folder"
         )
     return None
+
+
+def failed_start(run_dir: Path) -> bool:
+    """A run folder whose run stopped before its first checkpoint (it failed, or was killed):
+    it has a spec.json but nothing to resume, so running it again loses no model."""
+    checkpoints = run_dir / "checkpoints"
+    saved = checkpoints.is_dir() and any(checkpoints.glob("step_*.safetensors"))
+    return (run_dir / "spec.json").is_file() and not saved
+
+
+@contextlib.contextmanager
+def lock_run_dir(run_dir: Path, is_main: bool) -> Iterator[None]:
+    """Hold the run folder for this run: a second ``faceoff run`` on it (to resume, overwrite or
+    start it again) is refused while this one lives. The lock is the kernel's (flock), so a
+    killed run holds none. A folder made here and still empty at the end is removed."""
+    if not is_main:
+        yield
+        return
+    made = not run_dir.exists()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(run_dir / LOCK, "a")  # noqa: SIM115 (held for the whole run)
+    except OSError as exc:
+        raise FaceoffError(f"{run_dir}: cannot be used as a run folder ({exc.strerror})") from None
+    try:
+        _flock(handle, run_dir)
+        yield
+    finally:
+        handle.close()
+        if made and [p.name for p in run_dir.iterdir()] == [LOCK]:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _flock(handle: Any, run_dir: Path) -> None:
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock, as before
+        return
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise FaceoffError(
+            f"{run_dir}: in use by another faceoff run; wait for it to finish, or give --out "
+            "another folder"
+        ) from None
+
+
+def clear_stale(run_dir: Path) -> list[Path]:
+    """Remove the hidden temporaries (``.name.XXXX.tmp.ext``) that a killed write left in the run
+    folder: only ever called while this run holds the folder's lock."""
+    stale = [
+        path
+        for folder in (run_dir, run_dir / "checkpoints", run_dir / "samples")
+        if folder.is_dir()
+        for path in folder.glob(".*.tmp*")
+        if path.is_file()
+    ]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+def _clear(run_dir: Path) -> None:
+    """Empty the run folder for a new run, keeping the folder itself and its lock."""
+    for path in run_dir.iterdir():
+        if path.name == LOCK:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 _DATA_SPEED_OPTIONS = ("cache", "cache_auto_gib")
@@ -93,15 +171,24 @@ def prepare_folder(
         check_resume(resolved, resume_from)
     data = load_data(resolved)
     dist.barrier()  # every rank has checked the run folder before rank 0 changes it
-    if overwrite and run_dir.exists() and dist.is_main:
-        shutil.rmtree(run_dir)
     return resume_from, data
 
 
-def write_run_files(resolved: ResolvedSpec, run_dir: Path, dist: Dist) -> None:
+def write_run_files(resolved: ResolvedSpec, run_dir: Path, dist: Dist, resume: bool) -> None:
+    """Clear the folder (``--overwrite``, or a start that failed) or a resumed run's stale
+    temporaries, then write spec.json and plugins.json: only once the networks are built, so a
+    run refused before then leaves the folder as it was."""
     spec = resolved.spec
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            stale = clear_stale(run_dir)
+            if stale:
+                info(f"removed {len(stale)} temporary file(s) a killed write left in {run_dir}")
+        elif any(p.name != LOCK for p in run_dir.iterdir()):
+            if failed_start(run_dir):
+                info(f"{run_dir}: its run stopped before its first checkpoint; starting it again")
+            _clear(run_dir)
         write_json(run_dir / "spec.json", resolved.to_dict())
         write_json(
             run_dir / "plugins.json",

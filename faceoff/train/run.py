@@ -31,7 +31,7 @@ from faceoff.train.build import Training, build_training
 from faceoff.train.checkpoint import load_checkpoint, save_checkpoint
 from faceoff.train.data import Data
 from faceoff.train.distributed import Dist, ShardedBatches, rank_seed, setup
-from faceoff.train.folder import check_run_dir, prepare_folder, write_run_files
+from faceoff.train.folder import check_run_dir, lock_run_dir, prepare_folder, write_run_files
 from faceoff.train.loop import Loop, LossNotFinite, OutOfMemory
 from faceoff.train.observers import Checkpoints, LossPlot, MetricsFile, ProgressBar, SampleGrids
 from faceoff.train.optim import check_precision
@@ -112,7 +112,8 @@ def train(
     check_precision(precision.name, device)
     dist = setup(device)  # several processes under torchrun; one otherwise
     try:
-        result = _train(resolved, run_dir, dist, resume, overwrite, show_progress, precision)
+        with lock_run_dir(run_dir, dist.is_main):
+            result = _train(resolved, run_dir, dist, resume, overwrite, show_progress, precision)
         dist.barrier()  # rank 0 has written its last files
         return result
     finally:
@@ -150,7 +151,7 @@ def _train(
     if resume_from is not None:
         plan.start = _resume(training, resume_from, dist, plan.total, run_dir)
     loggers = _loggers(resolved)
-    write_run_files(resolved, run_dir, dist)
+    write_run_files(resolved, run_dir, dist, resume_from is not None)
     dist.barrier()
     return _run_loop(training, data, plan, run_dir, dist, show_progress, loggers)
 

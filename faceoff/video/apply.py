@@ -34,12 +34,12 @@ from faceoff.data.images import IMAGE_EXTENSIONS, list_images, resize_frames
 from faceoff.devices import pick_device
 from faceoff.errors import FaceoffError
 from faceoff.eval.temporal import Stability, TemporalFlow, WarpingError
-from faceoff.io import atomic_path, umask
+from faceoff.io import atomic_path, refuse_inputs, umask
 from faceoff.runs import FORMATS, Checkpoint, RunFolder
 from faceoff.translate import translate
 from faceoff.video.blend import Blend, paste
 from faceoff.video.boxes import read_boxes
-from faceoff.video.io import VIDEO_EXTENSIONS, VideoWriter, frames, is_video, probe
+from faceoff.video.io import VIDEO_EXTENSIONS, VideoWriter, check_decoded, frames, is_video, probe
 from faceoff.weights import FORMAT as NETWORK_FORMAT
 from faceoff.weights import load_network
 
@@ -331,6 +331,7 @@ def apply_video(
     _check_numbers(batch, size, fps, preview)
     if boxes_file is not None and not paste_back:
         raise FaceoffError("--boxes: the boxes are for --paste-back; add it")
+    refuse_inputs(output, {"INPUT": input, "RUN": source, "--boxes": boxes_file})
     kind = _check_output(output, folder=preview > 0)
     torch_device = pick_device(device, "--device")
     gen = load_generator(source, direction, str(torch_device))
@@ -387,6 +388,8 @@ def apply_video(
             count = sink.count
     if frames_in.skipped:
         warn(f"{input}: {len(frames_in.skipped)} images could not be decoded and were skipped")
+    if frames_in.files is None and not wanted:
+        check_decoded(input, count, frames_in.count)
     return ApplySummary(
         output=output,
         frames=count,

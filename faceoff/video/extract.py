@@ -35,6 +35,7 @@ import numpy as np
 from faceoff.console import track, warn
 from faceoff.data.images import resize_frames
 from faceoff.errors import FaceoffError
+from faceoff.io import refuse_inputs
 from faceoff.video.faces import crop, face_detector, locate, smooth_boxes
 from faceoff.video.io import frames as decode
 from faceoff.video.io import probe
@@ -210,6 +211,7 @@ def extract(
         raise FaceoffError("--size, --scale and --smooth must be positive")
     if not 1 <= clip <= frames - test:
         raise FaceoffError(f"--clip {clip}: expected 1 to the {frames - test} train frames")
+    refuse_inputs(out, {"VIDEO": video})
     _check_out(out)
     info = probe(video)
     total = info.frames if info.frames > 0 else _count_frames(video)

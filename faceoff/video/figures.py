@@ -19,7 +19,7 @@ import torch
 from faceoff.console import warn
 from faceoff.errors import FaceoffError
 from faceoff.frames import sample_frames
-from faceoff.io import write_png
+from faceoff.io import refuse_inputs, write_png
 from faceoff.runs import RunFolder
 from faceoff.translate import translate_tensor
 
@@ -52,9 +52,10 @@ def open_runs(runs: Sequence[str | Path]) -> list[Run]:
     return [Run(f, label) for f, label in zip(folders, _labels([f.path for f in folders]))]
 
 
-def check_out(out: str | Path) -> Path:
-    """The output file: its folder must exist already, and it must not be a folder."""
+def check_out(out: str | Path, runs: Sequence[str | Path] = ()) -> Path:
+    """The output file: its folder must exist already, it must not be a folder, nor any RUN."""
     path = Path(out)
+    refuse_inputs(path, [("RUN", run) for run in runs])
     if path.is_dir():
         raise FaceoffError(f"--out {path}: is a folder; give a file name such as grid.png")
     parent = path.parent if str(path.parent) else Path(".")
@@ -152,7 +153,7 @@ def compare(
     if frames < 1:
         raise FaceoffError(f"--frames {frames}: expected at least 1")
     opened = open_runs(runs)
-    out_path = check_out(out)
+    out_path = check_out(out, runs)
     latest = {run.label: run.folder.latest() for run in opened}
     translations = {label: c.translation(direction) for label, c in latest.items()}
     domain = next(iter(translations.values())).source_index

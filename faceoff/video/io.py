@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from faceoff.console import warn
 from faceoff.errors import FaceoffError
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
@@ -32,8 +33,11 @@ def is_video(path: Path) -> bool:
 
 def probe(path: Path) -> VideoInfo:
     """Open a video and read its header; a FaceoffError names the file if it cannot be read."""
-    if not path.is_file():
+    if not path.exists():
         raise FaceoffError(f"{path}: no such video")
+    if not path.is_file():
+        what = "a folder" if path.is_dir() else "not a regular file (a device or FIFO)"
+        raise FaceoffError(f"{path}: is {what}; give a video file")
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():
@@ -41,10 +45,12 @@ def probe(path: Path) -> VideoInfo:
         ok, _ = capture.read()
         if not ok:
             raise FaceoffError(f"{path}: cannot be decoded as a video (no frame)")
+        fps = float(capture.get(cv2.CAP_PROP_FPS))
+        count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
         return VideoInfo(
             path=path,
-            frames=int(capture.get(cv2.CAP_PROP_FRAME_COUNT)),
-            fps=float(capture.get(cv2.CAP_PROP_FPS)) or 25.0,
+            frames=int(count) if 0 < count < 2**31 else 0,  # 0: the header does not say
+            fps=fps if 0 < fps <= 1000 else 25.0,  # a damaged header's rate is not believed
             width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
             height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
         )
@@ -72,6 +78,17 @@ def frames(path: Path, indices: set[int] | None = None) -> Iterator[tuple[int, n
             index += 1
     finally:
         capture.release()
+
+
+def check_decoded(path: Path, decoded: int, announced: int | None) -> None:
+    """Warn when a video decodes to fewer frames than its container announces (a truncated or
+    damaged file), so that a short output is never a quiet surprise. A frame or 1% is allowed:
+    some containers' counts are estimates from the duration."""
+    if announced and announced - decoded > max(1, announced // 100):
+        warn(
+            f"{path}: decoded {decoded} of the {announced} frames its container announces "
+            "(truncated or damaged?); only those were used"
+        )
 
 
 class VideoWriter:

@@ -76,7 +76,7 @@ def plot(runs: Sequence[str | Path], out: str | Path, by: str = "epoch") -> dict
     if by not in ("epoch", "step"):
         raise FaceoffError(f"--by {by!r}: expected epoch or step")
     opened = open_runs(runs)
-    out_path = check_out(out)
+    out_path = check_out(out, runs)
     series: dict[str, Series] = {}
     curves: dict[str, Curve] = {}
     for run in opened:
