@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from faceoff import __version__
-from faceoff.console import stdout
+from faceoff.console import progress_bars, stdout
 from faceoff.errors import FaceoffError
+from faceoff.spec_file import shown
 
 
 class _Group(click.Group):
@@ -83,16 +85,49 @@ def validate(spec: str, overrides: tuple[str, ...], show: bool) -> None:
     nets = ", ".join(description.networks)
     ways = ", ".join(description.translations)
     click.echo(
-        f"ok: {spec} ({len(resolved.components)} components; objective {name}: networks "
-        f"{nets}; translates {ways})"
+        f"ok: {shown(spec)} ({len(resolved.components)} components; objective {name}: networks "
+        f"{shown(nets)}; translates {shown(ways)})"
     )
+
+
+_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # where str.splitlines splits
+
+
+def _check_folder_name(name: str, what: str) -> None:
+    """Refuse a folder name holding a NUL byte (no file name can), a line break or another
+    control character (every message and the run's page would quote it), in one line."""
+    bad = next((c for c in name if unicodedata.category(c) == "Cc" or c in _LINE_BREAKS), None)
+    if bad is None:
+        return
+    if bad == "\x00":
+        kind = "a NUL byte"
+    elif bad in _LINE_BREAKS:
+        kind = "a line break"
+    else:
+        kind = "a control character"
+    raise FaceoffError(
+        f"{what} {shown(name)}: a run folder's name may not hold {kind} ({bad!r}); choose "
+        "another name"
+    )
+
+
+class _RunFolder(click.Path):
+    """A run folder (``run --out``): a name holding a NUL byte, a line break or another control
+    character is refused in one line before click looks at it (a NUL byte would be a
+    ValueError in ``os.stat``)."""
+
+    def __init__(self) -> None:
+        super().__init__(file_okay=False)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str):
+            _check_folder_name(value, "--out")
+        return super().convert(value, param, ctx)
 
 
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
-@click.option(
-    "--out", "out", type=click.Path(file_okay=False), help="Run folder (overrides output.dir)."
-)
+@click.option("--out", "out", type=_RunFolder(), help="Run folder (overrides output.dir).")
 @_set_option
 @click.option("--resume", is_flag=True, help="Continue from the run folder's latest checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Replace a run already in the run folder.")
@@ -115,15 +150,19 @@ def run(
 ) -> None:
     """Train the objective a spec describes (by default the CycleGAN)."""
     resolved = _resolve(spec, overrides)
+    if out is None and resolved.spec.output.dir:
+        _check_folder_name(str(resolved.spec.output.dir), "output.dir")
     run_dir = Path(out or resolved.spec.output.dir or Path("runs") / Path(spec).stem)
+    _check_folder_name(str(run_dir), "the run folder (from the spec file's name; give --out)")
     from faceoff.train.run import train
 
     if nproc > 1:
         _run_in_processes(spec, out, overrides, resume, overwrite, no_progress, nproc, run_dir)
         return
-    result = train(
-        resolved, run_dir, resume=resume, overwrite=overwrite, show_progress=not no_progress
-    )
+    with progress_bars(not no_progress):  # every bar of the run: masks, frames, training
+        result = train(
+            resolved, run_dir, resume=resume, overwrite=overwrite, show_progress=not no_progress
+        )
     from faceoff.train.distributed import is_main
 
     if not is_main():  # one summary, from rank 0
@@ -248,13 +287,14 @@ def data(source: str, out: str, params: tuple[str, ...], size: int) -> None:
 
     `faceoff data synthetic OUT` writes the synthetic face-off set in the paper's layout.
     """
+    from faceoff.data import source_label
     from faceoff.data.export import export_source
     from faceoff.plugins import get_registry
     from faceoff.spec import params_from_options
 
     component = get_registry().get("data_source", source, where="SOURCE")
     built = component.make(params_from_options(component, list(params)))
-    counts = export_source(built, out, size)
+    counts = export_source(built, out, size, source_label(component))
     click.echo(f"wrote {out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
@@ -292,7 +332,8 @@ def import_weights(
         if "=" not in item or not item.partition("=")[0].strip():
             raise FaceoffError(f"--param {item!r}: expected KEY=VALUE, e.g. n_blocks=6")
     kind, name = ("generator", generator) if generator else ("discriminator", discriminator)
-    summary = import_reference(src, dest, kind, str(name), apply_overrides({}, list(params)))
+    overrides = apply_overrides({}, list(params), "--param")
+    summary = import_reference(src, dest, kind, str(name), overrides)
     click.echo(
         f"wrote {summary.dest}: {summary.kind} {summary.plugin} {json.dumps(summary.params)}, "
         f"{summary.tensors} tensors, {summary.parameters:,} parameters (from {summary.source})"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TypeVar
 
 from rich.console import Console
@@ -18,6 +20,24 @@ from rich.progress import (
 T = TypeVar("T")
 console = Console(stderr=True)  # progress, warnings, errors
 stdout = Console()  # results a person may pipe: tables, summaries
+_bars_shown: ContextVar[bool] = ContextVar("faceoff_progress_bars", default=True)
+
+
+@contextmanager
+def progress_bars(shown: bool) -> Iterator[None]:
+    """Within the block, every progress bar (:func:`progress`, :func:`track`) is drawn only if
+    ``shown``: ``faceoff run --no-progress`` silences them all, the mask bars included. Blocks
+    nest; a block with ``shown=True`` inside a silenced one stays silent."""
+    token = _bars_shown.set(shown and _bars_shown.get())
+    try:
+        yield
+    finally:
+        _bars_shown.reset(token)
+
+
+def bars_shown() -> bool:
+    """Whether progress bars are drawn here (see :func:`progress_bars`)."""
+    return _bars_shown.get()
 
 
 def warn(message: str) -> None:
@@ -31,7 +51,8 @@ def info(message: str) -> None:
 
 
 def progress(*extra: TextColumn) -> Progress:
-    """A progress bar with count, elapsed time, ETA and any extra text columns."""
+    """A progress bar with count, elapsed time, ETA and any extra text columns; disabled
+    (drawing nothing) inside ``progress_bars(False)``."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -42,11 +63,16 @@ def progress(*extra: TextColumn) -> Progress:
         *extra,
         console=console,
         transient=False,
+        disable=not bars_shown(),
     )
 
 
 def track(items: Iterable[T], total: int, description: str) -> Iterator[T]:
-    """Iterate with a progress bar (for long, countable work such as decoding frames)."""
+    """Iterate with a progress bar (for long, countable work such as decoding frames); no bar
+    inside ``progress_bars(False)``."""
+    if not bars_shown():
+        yield from items
+        return
     with progress() as bar:
         task = bar.add_task(description, total=total)
         for item in items:

@@ -41,9 +41,11 @@ def plugin_rows(registry: Registry) -> list[dict[str, Any]]:
     return rows
 
 
-def _schema(c: Component) -> tuple[dict[str, Any] | None, str | None]:
+def params_schema(c: Component) -> tuple[dict[str, Any] | None, str | None]:
     """The params model's JSON Schema, or None and why there is none (a plugin's bug: a field
-    type pydantic cannot describe, a schema hook that raises)."""
+    type pydantic cannot describe, a schema hook that raises). ``list-plugins`` lists such a
+    component as broken with that reason; ``faceoff schema`` leaves it out with a warning that
+    gives the same reason."""
     try:
         return c.params.model_json_schema(), None
     except Exception as exc:
@@ -52,7 +54,7 @@ def _schema(c: Component) -> tuple[dict[str, Any] | None, str | None]:
 
 
 def _row(c: Component, error: str | None) -> dict[str, Any]:
-    schema, problem = _schema(c)
+    schema, problem = params_schema(c)
     error = "; ".join(e for e in (error, problem) if e) or None
     return {
         "kind": c.kind,

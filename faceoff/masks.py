@@ -24,10 +24,14 @@ from faceoff.console import info, track
 from faceoff.data import Domain
 from faceoff.errors import FaceoffError
 from faceoff.io import write_bytes
+from faceoff.spec_file import shown
 
 NoFace = Literal["empty", "previous", "skip"]
 CACHE_ENV = "FACEOFF_CACHE"
-_SCALE = 4096.0  # cached as 16-bit PNG: value * 4096, so weights up to 16 survive exactly enough
+MAX_WEIGHT = 16.0
+"""The largest weight a mask may hold: the most the mask cache's 16-bit PNGs store."""
+_SCALE = 4096.0  # cached as 16-bit PNG in steps of 1/4096: code = round(value * 4096)
+_TOP = 65535  # the largest code, read back as MAX_WEIGHT (16 * 4096 is one more than it holds)
 _NO_FACE = b"no face\n"
 
 
@@ -100,16 +104,29 @@ class MaskCache:
         if png.is_file():
             data = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
             if data is not None and data.dtype == np.uint16:
-                return True, data.astype(np.float32) / _SCALE
+                return True, _decode(data)
         return False, None
 
     def put(self, key: str, mask: np.ndarray | None) -> None:
         if mask is None:
             write_bytes(self.folder / f"{key}.none", _NO_FACE)
             return
-        ok, data = cv2.imencode(".png", np.clip(mask * _SCALE + 0.5, 0, 65535).astype(np.uint16))
+        ok, data = cv2.imencode(".png", _encode(mask))
         if ok:
             write_bytes(self.folder / f"{key}.png", data.tobytes())
+
+
+def _encode(mask: np.ndarray) -> np.ndarray:
+    """Weights in [0, 16] as 16-bit codes in steps of 1/4096; 16 itself is the top code."""
+    return np.clip(np.rint(mask * _SCALE), 0, _TOP).astype(np.uint16)
+
+
+def _decode(data: np.ndarray) -> np.ndarray:
+    """The weights of :func:`_encode`'s codes: code / 4096, and the top code 16 exactly (so a
+    weight of 16 survives the cache; 65535 / 4096 = 15.99976 is read as 16, the nearest)."""
+    values = data.astype(np.float32) / _SCALE
+    values[data == _TOP] = MAX_WEIGHT
+    return values
 
 
 @dataclass
@@ -123,34 +140,65 @@ class DomainMasks:
     cached: int
 
 
-def check_mask(mask: Any, frame: np.ndarray, name: str, label: str) -> np.ndarray | None:
-    """A provider's answer as float32 [H, W], or a FaceoffError naming the frame."""
+def provider_label(component: Component) -> str:
+    """How messages name a mask-provider component: ``mask provider 'dlib' (faceoff)``."""
+    return f"mask provider {component.name!r} ({component.plugin.distribution})"
+
+
+def check_mask(
+    mask: Any, frame: np.ndarray, name: str, label: str, who: str = "mask provider"
+) -> np.ndarray | None:
+    """A provider's answer as float32 [H, W], or a one-line FaceoffError naming the provider
+    (``who``, :func:`provider_label`) and the frame: a map of another size than the frame, or
+    weights that are negative, not finite, or above :data:`MAX_WEIGHT`."""
     if mask is None:
         return None
-    mask = np.asarray(mask, dtype=np.float32)
-    if mask.shape != frame.shape[:2]:
+    where = f"for frame {name!r} of {shown(label)}"
+    try:
+        mask = np.asarray(mask, dtype=np.float32)
+    except (TypeError, ValueError):
         raise FaceoffError(
-            f"mask provider returned shape {mask.shape} for frame {name!r} of {label}; "
-            f"expected {frame.shape[:2]}"
+            f"{who} returned a {type(mask).__name__} {where}, not a float32 weight map [H, W] "
+            "or None"
+        ) from None
+    if mask.shape != frame.shape[:2]:
+        raise FaceoffError(f"{who} returned shape {mask.shape} {where}; expected {frame.shape[:2]}")
+    if mask.size == 0:
+        return mask
+    if not np.isfinite(mask).all():
+        raise FaceoffError(
+            f"{who} returned non-finite weights (NaN or infinity) {where}; weights are finite, "
+            f"0 to {MAX_WEIGHT:g}"
         )
-    if not np.isfinite(mask).all() or mask.min() < 0:
-        raise FaceoffError(f"mask provider returned negative or non-finite values for {name!r}")
+    low, high = float(mask.min()), float(mask.max())
+    if low < 0:
+        raise FaceoffError(
+            f"{who} returned negative weights (min {low:g}) {where}; weights are 0 to "
+            f"{MAX_WEIGHT:g}"
+        )
+    if high > MAX_WEIGHT:
+        raise FaceoffError(
+            f"{who} returned weights above {MAX_WEIGHT:g} (max {high:g}) {where}; a weight is "
+            f"at most {MAX_WEIGHT:g}, the most the mask cache's 16-bit PNGs hold"
+        )
     return mask
 
 
 def _provider_masks(
-    provider: MaskProvider, domain: Domain, label: str, cache: MaskCache | None
+    provider: MaskProvider, domain: Domain, label: str, cache: MaskCache | None, who: str
 ) -> tuple[list[np.ndarray | None], int]:
     """Each frame's mask, checked: from the cache, the provider per frame, or its ground truth."""
     if isinstance(provider, GroundTruthMasks):
         answers = provider.domain_masks(domain)
-        if len(answers) != len(domain):
+        count = len(answers) if isinstance(answers, list | tuple) else None
+        if count != len(domain):
+            got = f"{count} masks" if count is not None else f"a {type(answers).__name__}"
             raise FaceoffError(
-                f"mask provider returned {len(answers)} masks for the {len(domain)} frames of "
-                f"{label}"
+                f"{who} returned {got} for the {len(domain)} frames of {label}; domain_masks "
+                "returns a list of one mask (or None) per frame"
             )
         pairs = zip(answers, domain.frames, domain.names)
-        return [check_mask(mask, frame, name, label) for mask, frame, name in pairs], 0
+        return [check_mask(mask, frame, name, label, who) for mask, frame, name in pairs], 0
     masks: list[np.ndarray | None] = []
     cached = 0
     for i, frame in track(enumerate(domain.frames), len(domain), f"masks {label}"):
@@ -159,7 +207,7 @@ def _provider_masks(
         if hit:
             cached += 1
         else:
-            mask = check_mask(provider(frame), frame, domain.names[i], label)
+            mask = check_mask(provider(frame), frame, domain.names[i], label, who)
             if cache:
                 cache.put(key, mask)
         masks.append(mask)
@@ -173,13 +221,15 @@ def compute_masks(
     *,
     cache: MaskCache | None = None,
     no_face: NoFace = "empty",
+    who: str = "mask provider",
 ) -> DomainMasks:
     """Masks of every frame, with a progress bar, the cache, and the no-face policy applied.
 
     ``no_face``: ``empty`` gives such frames an all-zero mask, ``previous`` the last mask found
     before them (frames are a sequence; empty until one is found), ``skip`` drops the frames.
+    ``who`` is how errors name the provider (:func:`provider_label`).
     """
-    masks, cached = _provider_masks(provider, domain, label, cache)
+    masks, cached = _provider_masks(provider, domain, label, cache, who)
     found = sum(m is not None for m in masks)
     keep = [i for i, m in enumerate(masks) if m is not None or no_face != "skip"]
     if not keep:
@@ -214,12 +264,13 @@ def mask_out(resolved: Any, domains: tuple[Domain, Domain]) -> tuple[Domain, Dom
     is ``empty`` here whatever the spec says, so a test sequence keeps every frame).
     """
     provider, cache = spec_provider(resolved)
+    who = provider_label(resolved.components["mask.provider"][0])
     out = []
     for domain, label in zip(domains, "AB"):
         if len(domain) == 0:
             out.append(domain)
             continue
-        done = compute_masks(provider, domain, label, cache=cache, no_face="empty")
+        done = compute_masks(provider, domain, label, cache=cache, no_face="empty", who=who)
         weight = np.clip(done.masks.astype(np.float32), 0.0, 1.0)[..., None]
         frames = np.round(domain.frames.astype(np.float32) * weight).astype(np.uint8)
         out.append(Domain(frames, domain.names, domain.params, domain.truth, domain.segments))

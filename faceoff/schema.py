@@ -10,6 +10,9 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from faceoff.components import Component
+from faceoff.console import warn
+from faceoff.listing import params_schema
 from faceoff.plugins import Registry
 from faceoff.spec import (
     ComponentSpec,
@@ -22,9 +25,31 @@ from faceoff.spec import (
 )
 
 
-def _slot_type(registry: Registry, kind: str, role: str | None, base: type[BaseModel]) -> Any:
-    members = []
+def _describable(registry: Registry) -> list[Component]:
+    """The registry's components whose params model gives a JSON Schema; each other one is
+    warned about once, naming its plugin, and left out of the schema (``list-plugins`` shows it
+    broken, for the same reason)."""
+    found = []
     for c in registry.all():
+        _, problem = params_schema(c)
+        if problem is None:
+            found.append(c)
+        else:
+            kind = c.kind.replace("_", " ")
+            warn(
+                f"{kind} {c.name!r} ({c.plugin.distribution} {c.plugin.version}) is left out of "
+                f"the schema: {problem}"
+            )
+    return found
+
+
+def _slot_type(
+    components: list[Component], kind: str, role: str | None, base: type[BaseModel]
+) -> Any:
+    """The type of one slot: the union of the components of its kind (and role), told apart by
+    ``plugin``; ``base`` (any plugin name, any params) where there is none."""
+    members = []
+    for c in components:
         if c.kind != kind or (role is not None and c.role != role):
             continue
         fields: dict[str, Any] = {
@@ -49,29 +74,31 @@ def _slot_type(registry: Registry, kind: str, role: str | None, base: type[BaseM
 
 
 def spec_schema(registry: Registry) -> dict[str, Any]:
-    """The spec's JSON Schema (draft 2020-12) for this registry."""
+    """The spec's JSON Schema (draft 2020-12) for this registry; a component whose params model
+    has no JSON Schema is left out, with a warning naming its plugin."""
+    components = _describable(registry)
 
     def sub(base: type[BaseModel], **slots: Any) -> Any:
         fields = {name: (typ, base.model_fields[name]) for name, typ in slots.items()}
         return create_model(base.__name__, __base__=base, **fields)
 
-    data = sub(DataSpec, source=_slot_type(registry, "data_source", None, ComponentSpec))
+    data = sub(DataSpec, source=_slot_type(components, "data_source", None, ComponentSpec))
     losses = sub(
         LossesSpec,
-        adversarial=_slot_type(registry, "loss", "adversarial", ComponentSpec),
-        cycle=list[_slot_type(registry, "loss", "reconstruction", WeightedComponentSpec)],
+        adversarial=_slot_type(components, "loss", "adversarial", ComponentSpec),
+        cycle=list[_slot_type(components, "loss", "reconstruction", WeightedComponentSpec)],
     )
-    mask = sub(MaskSpec, provider=_slot_type(registry, "mask_provider", None, ComponentSpec))
-    output = sub(OutputSpec, loggers=list[_slot_type(registry, "logger", None, ComponentSpec)])
+    mask = sub(MaskSpec, provider=_slot_type(components, "mask_provider", None, ComponentSpec))
+    output = sub(OutputSpec, loggers=list[_slot_type(components, "logger", None, ComponentSpec)])
     spec = sub(
         Spec,
         data=data,
         losses=losses,
         mask=mask | None,
         output=output,
-        objective=_slot_type(registry, "objective", None, ComponentSpec),
-        generator=_slot_type(registry, "generator", None, ComponentSpec),
-        discriminator=_slot_type(registry, "discriminator", None, ComponentSpec),
+        objective=_slot_type(components, "objective", None, ComponentSpec),
+        generator=_slot_type(components, "generator", None, ComponentSpec),
+        discriminator=_slot_type(components, "discriminator", None, ComponentSpec),
     )
     schema = spec.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

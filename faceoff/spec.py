@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
@@ -390,7 +391,7 @@ def _check_masks(
 def _resolve_optimizer(
     given: OptimizerSpec, loss: Component, params: BaseModel, source: str
 ) -> OptimizerSpec:
-    proposal = dict(loss.optimizer(params)) if loss.optimizer else {}
+    proposal = _proposal(loss, params, source)
     name = given.name or proposal.get("name") or "adam"
     if proposal.get("name", name) != name:
         proposal = {}  # the user chose another optimiser: its own defaults apply
@@ -400,6 +401,63 @@ def _resolve_optimizer(
         raise FaceoffError(f"{source}: optimizer.{stray[0]}: does not apply to {name}")
     proposal.pop("name", None)
     return OptimizerSpec(name=name, **{**OPTIMIZER_DEFAULTS[name], **proposal, **explicit})
+
+
+_VALID_PROPOSAL = (
+    "a proposal is None (no proposal) or a dict "
+    + " or ".join(
+        f'{{"name": "{n}"}} with any of {", ".join(keys)}' for n, keys in OPTIMIZER_DEFAULTS.items()
+    )
+    + ", numbers within the bounds of the spec's optimizer section"
+)
+
+
+def _proposal(loss: Component, params: BaseModel, source: str) -> dict[str, Any]:
+    """The adversarial loss's optimiser proposal, checked as docs/plugins.md ("Proposing
+    optimiser settings") says: None is no proposal; else a mapping whose ``name`` is a key of
+    :data:`OPTIMIZER_DEFAULTS`, with only the keys that optimiser takes and values that
+    :class:`OptimizerSpec` accepts. Anything else, or a proposal that raises, is the plugin's
+    bug: a FaceoffError naming the loss and its plugin."""
+    if loss.optimizer is None:
+        return {}
+    who = f"{source}: losses.adversarial.plugin: loss {loss.name!r} ({loss.plugin.distribution})"
+    try:
+        found = loss.optimizer(params)
+    except FaceoffError:
+        raise
+    except Exception as exc:  # a plugin's bug, named as such
+        raise FaceoffError(
+            f"{who}: proposing optimiser settings failed ({type(exc).__name__}: "
+            f"{one_line(' '.join(str(exc).split()))})"
+        ) from None
+    if found is None:
+        return {}
+    if not isinstance(found, Mapping):
+        problem = f"a {type(found).__name__}, not a dict"
+    else:
+        proposal = dict(found)
+        name = proposal.get("name")
+        problem = None
+        if "name" not in proposal:
+            problem = f"{_got(proposal)}, without a name"
+        elif not (isinstance(name, str) and name in OPTIMIZER_DEFAULTS):
+            problem = f"an unknown optimiser, name {_got(name)}"
+        else:
+            takes = OPTIMIZER_DEFAULTS[name]
+            stray = [key for key in proposal if key != "name" and key not in takes]
+            unset = [key for key in takes if key in proposal and proposal[key] is None]
+            if stray:
+                problem = f"{_got(stray[0])}, which {name} does not take"
+            elif unset:
+                problem = f"optimizer.{unset[0]}: None, not a number (leave the key out)"
+            else:
+                try:
+                    OptimizerSpec.model_validate(proposal, strict=True)
+                except ValidationError as exc:
+                    problem = format_validation_error(exc, "optimizer")
+        if problem is None:
+            return proposal
+    raise FaceoffError(f"{who} proposed optimiser settings: {problem}; {_VALID_PROPOSAL}")
 
 
 def _check_sizes(

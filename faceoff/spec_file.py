@@ -233,7 +233,8 @@ def apply_overrides(
         key, sep, text = item.partition("=")
         where = f"{option} {_quoted(item)}"
         if not sep or not key.strip():
-            raise FaceoffError(f"{where}: expected KEY=VALUE, e.g. train.batch_size=4")
+            example = "train.batch_size=4" if option == "--set" else "NAME=4, a parameter's name"
+            raise FaceoffError(f"{where}: expected KEY=VALUE, e.g. {example}")
         try:
             value = parse_json(text)
         except json.JSONDecodeError:

@@ -9,8 +9,32 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from faceoff.errors import FaceoffError
+from faceoff.spec_file import one_line
+
 Split = Literal["train", "test"]
 _TRAILING_NUMBER = re.compile(r"^(.*?)(\d+)$")
+
+
+class DomainError(ValueError):
+    """A :class:`Domain` built against the data-source contract (frames, names, segments);
+    :func:`load_split` turns it into a FaceoffError naming the data source."""
+
+
+def frames_problem(frames: Any) -> str | None:
+    """What is wrong with a domain's frames, if anything: they must be a uint8 NumPy array
+    [N, H, W, 3] (RGB). Floats are refused whatever their range, [0, 255] or [0, 1]."""
+    if not isinstance(frames, np.ndarray):
+        return f"frames must be a uint8 NumPy array [N, H, W, 3], got a {type(frames).__name__}"
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        problem = f"frames must be uint8 [N, H, W, 3], got {frames.dtype} {tuple(frames.shape)}"
+        if frames.dtype.kind == "f":
+            problem += (
+                " (floats are refused, in [0, 255] or [0, 1] alike: convert before returning, "
+                "np.clip(np.rint(x), 0, 255).astype(np.uint8), scaling [0, 1] by 255 first)"
+            )
+        return problem
+    return None
 
 
 @dataclass
@@ -31,17 +55,18 @@ class Domain:
     segments: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        if self.frames.dtype != np.uint8 or self.frames.ndim != 4 or self.frames.shape[-1] != 3:
-            raise ValueError(
-                f"frames must be uint8 [N, H, W, 3], got {self.frames.dtype} "
-                f"{tuple(self.frames.shape)}"
-            )
+        problem = frames_problem(self.frames)
+        if problem:
+            raise DomainError(problem)
         if len(self.names) != len(self.frames):
-            raise ValueError("one name per frame is needed")
+            raise DomainError(
+                f"one name per frame is needed, got {len(self.names)} names for "
+                f"{len(self.frames)} frames"
+            )
         if self.segments is not None:
             self.segments = np.asarray(self.segments, dtype=np.int64)
             if self.segments.shape != (len(self.frames),):
-                raise ValueError("one segment number per frame is needed")
+                raise DomainError("one segment number per frame is needed")
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -100,3 +125,46 @@ class DataSource(Protocol):
         The test split may be empty; a missing or unusable train split raises FaceoffError.
         """
         ...
+
+
+def source_label(component: Any) -> str:
+    """How messages name a data-source component: ``data source 'frames' (faceoff)``."""
+    return f"data source {component.name!r} ({component.plugin.distribution})"
+
+
+def load_split(source: DataSource, split: Split, size: int, who: str) -> tuple[Domain, Domain]:
+    """``source.load(split, size)``, checked against the contract wherever domains come from a
+    source (a run, ``faceoff eval``, ``faceoff data``): two domains, A and B, whose frames are
+    uint8 RGB [N, size, size, 3]. Anything else, frames of floats included, is a one-line
+    FaceoffError naming the source, ``who`` (:func:`source_label`)."""
+    try:
+        found = source.load(split, size)
+    except DomainError as exc:  # a Domain the source built against the contract
+        raise FaceoffError(f"{who}: the {split} split: {_one_line(exc)}") from None
+    if not (
+        isinstance(found, tuple | list)
+        and len(found) == 2
+        and all(isinstance(d, Domain) for d in found)
+    ):
+        what = type(found).__name__
+        if isinstance(found, tuple | list):
+            what += " of " + ", ".join(type(d).__name__ for d in found[:4])
+            what += ", ..." if len(found) > 4 else ""
+        raise FaceoffError(
+            f"{who}: load({split!r}, {size}) returned a {what}, not a pair of "
+            "faceoff.data.Domain (A, B)"
+        )
+    for label, domain in zip("AB", found):
+        problem = frames_problem(domain.frames)  # frames replaced after the Domain was made
+        if problem is None and len(domain) and domain.frames.shape[1:3] != (size, size):
+            height, width = domain.frames.shape[1:3]
+            problem = f"frames are {height} x {width} px; they must be resized to {size} x {size}"
+        if problem is None and len(domain.names) != len(domain):
+            problem = f"{len(domain.names)} names for {len(domain)} frames; one per frame"
+        if problem:
+            raise FaceoffError(f"{who}: the {split} split of {label}: {problem}")
+    return found[0], found[1]
+
+
+def _one_line(exc: Exception) -> str:
+    return one_line(" ".join(str(exc).split()))

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 
 from faceoff.console import track
-from faceoff.data.domain import DataSource, Domain
+from faceoff.data.domain import DataSource, Domain, load_split
 from faceoff.data.params_file import PARAMS_FILE, params_csv
 from faceoff.errors import FaceoffError
 
@@ -21,8 +21,11 @@ def _write_png(path: Path, frame) -> None:
     path.write_bytes(data.tobytes())
 
 
-def export_source(source: DataSource, out: str | Path, size: int) -> dict[str, int]:
+def export_source(
+    source: DataSource, out: str | Path, size: int, who: str = "the data source"
+) -> dict[str, int]:
     """Write ``out/{A,B}/{train,test}/*.png`` (+ ``params.csv`` where known); counts per folder.
+    ``who`` names the source in errors (:func:`faceoff.data.source_label`).
 
     Everything is written under a temporary sibling folder that is renamed at the end, so an
     interrupted export never leaves a folder that looks complete.
@@ -38,7 +41,7 @@ def export_source(source: DataSource, out: str | Path, size: int) -> dict[str, i
     splits: dict[str, list[tuple[str, Domain]]] = {"A": [], "B": []}
     try:
         for split in ("train", "test"):
-            a, b = source.load(split, size)
+            a, b = load_split(source, split, size, who)  # uint8 [N, size, size, 3], or refused
             for label, domain in (("A", a), ("B", b)):
                 folder = tmp / label / split
                 folder.mkdir(parents=True)

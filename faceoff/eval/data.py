@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from faceoff.console import warn
-from faceoff.data import Domain
+from faceoff.data import Domain, load_split, source_label
 from faceoff.errors import FaceoffError
 from faceoff.frames import center_crop, to_tensor
 from faceoff.masks import mask_out
@@ -89,8 +89,9 @@ def _load(key: str, where: str) -> EvalData:
     resolved = resolve(json.loads(key), get_registry(), source=where)
     data = resolved.spec.data
     built = resolved.build("data.source")
-    train = built.load("train", data.load_size)
-    test = built.load("test", data.load_size)
+    who = source_label(resolved.components["data.source"][0])
+    train = load_split(built, "train", data.load_size, who)
+    test = load_split(built, "test", data.load_size, who)
     if len(test[0]) == 0 or len(test[1]) == 0:
         warn(f"{where}: the data source has no test frames; evaluating on its training frames")
         test = train

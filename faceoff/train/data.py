@@ -9,10 +9,10 @@ from typing import Any
 import torch
 
 from faceoff.console import warn
-from faceoff.data import Domain
+from faceoff.data import Domain, load_split, source_label
 from faceoff.errors import FaceoffError
 from faceoff.frames import sample_frames
-from faceoff.masks import cache_root, compute_masks, spec_provider
+from faceoff.masks import cache_root, compute_masks, provider_label, spec_provider
 from faceoff.spec import ResolvedSpec
 from faceoff.train.batches import GIB, DomainTensors, disk_frames, frames_key
 
@@ -28,20 +28,22 @@ class Data:
 def load_data(resolved: ResolvedSpec) -> Data:
     spec = resolved.spec
     source = resolved.build("data.source")
+    who = source_label(resolved.components["data.source"][0])
     size = spec.data.load_size
-    train_a, train_b = source.load("train", size)
+    train_a, train_b = load_split(source, "train", size, who)
     for label, domain in (("A", train_a), ("B", train_b)):
         if len(domain) == 0:
             raise FaceoffError(f"data.source: the train split of {label} has no frames")
-    test_a, test_b = source.load("test", size)
+    test_a, test_b = load_split(source, "test", size, who)
     if len(test_a) == 0 or len(test_b) == 0:
         warn("the data source has no test frames; sample grids show training frames")
         test_a, test_b = train_a, train_b
     masks: list[Any] = [None, None]
     if spec.mask is not None:
         provider, cache = spec_provider(resolved)
+        masker = provider_label(resolved.components["mask.provider"][0])
         done = [
-            compute_masks(provider, d, label, cache=cache, no_face=spec.mask.no_face)
+            compute_masks(provider, d, label, cache=cache, no_face=spec.mask.no_face, who=masker)
             for d, label in ((train_a, "A"), (train_b, "B"))
         ]
         (train_a, masks[0]), (train_b, masks[1]) = [(m.domain, m.masks) for m in done]

@@ -94,7 +94,7 @@ class ProgressBar(Observer):
 
     def on_start(self, run: RunInfo) -> None:
         self.bar = progress(TextColumn("{task.fields[losses]}"))
-        self.bar.disable = not (self.enabled and run.is_main)
+        self.bar.disable = self.bar.disable or not (self.enabled and run.is_main)
         self.bar.start()
         self.task = self.bar.add_task(
             "training", total=run.total_steps, completed=run.start_step, losses=""

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from faceoff.console import info
+from faceoff.console import info, progress_bars
 from faceoff.devices import pick_device
 from faceoff.errors import FaceoffError
 from faceoff.observers import Observer, RunInfo
@@ -112,7 +112,8 @@ def train(
     check_precision(precision.name, device)
     dist = setup(device)  # several processes under torchrun; one otherwise
     try:
-        with lock_run_dir(run_dir, dist.is_main):
+        # show_progress=False silences every bar of the run, the mask bars included.
+        with lock_run_dir(run_dir, dist.is_main), progress_bars(show_progress):
             result = _train(resolved, run_dir, dist, resume, overwrite, show_progress, precision)
         dist.barrier()  # rank 0 has written its last files
         return result

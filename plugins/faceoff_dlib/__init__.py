@@ -68,17 +68,17 @@ class DlibParams(BaseModel):
     eye_weight: float = Field(
         1.0,
         ge=1.0,
-        le=15.0,
+        le=16.0,
         description="Weight of the pixels inside the eyes (hulls of points 36-41 and 42-47, "
-        "grown by a fifth of the eye's width); 1: no region weight (faceswap: 3). At most 15: "
-        "the mask cache stores weights as 16-bit fixed point.",
+        "grown by a fifth of the eye's width); 1: no region weight (faceswap: 3). At most 16, "
+        "the most the mask cache's 16-bit PNGs hold.",
     )
     mouth_weight: float = Field(
         1.0,
         ge=1.0,
-        le=15.0,
+        le=16.0,
         description="Weight of the pixels inside the mouth (hull of the outer lip, points "
-        "48-59); 1: no region weight (faceswap: 2). At most 15, as `eye_weight`.",
+        "48-59); 1: no region weight (faceswap: 2). At most 16, as `eye_weight`.",
     )
 
 

@@ -32,10 +32,17 @@ class SyntheticMaskParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     eye_weight: float = Field(
-        1.0, ge=1.0, le=15.0, description="Weight of the pixels inside the eyes; 1: none."
+        1.0,
+        ge=1.0,
+        le=16.0,
+        description="Weight of the pixels inside the eyes; 1: none. At most 16, the most the "
+        "mask cache's 16-bit PNGs hold.",
     )
     mouth_weight: float = Field(
-        1.0, ge=1.0, le=15.0, description="Weight of the pixels inside the mouth; 1: none."
+        1.0,
+        ge=1.0,
+        le=16.0,
+        description="Weight of the pixels inside the mouth; 1: none. At most 16, as `eye_weight`.",
     )
 
 
