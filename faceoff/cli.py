@@ -121,6 +121,8 @@ class _RunFolder(click.Path):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, str):
+            if not value.strip():
+                raise FaceoffError(f"--out {value!r}: empty; give the run folder's name")
             _check_folder_name(value, "--out")
         return super().convert(value, param, ctx)
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from faceoff.errors import FaceoffError
-from faceoff.io import atomic_path, refuse_inputs
+from faceoff.io import atomic_path, check_new_file, refuse_inputs
 
 META_PREFIX = "faceoff."
 
@@ -52,6 +52,7 @@ def _check_out(out: Path) -> None:
         raise FaceoffError(f"{out}: is a folder; give the .onnx file to write")
     if not out.parent.is_dir():
         raise FaceoffError(f"{out}: its folder {out.parent} does not exist")
+    check_new_file(out)
 
 
 def _takes(net: torch.nn.Module, size: int) -> bool:
@@ -98,8 +99,8 @@ def export_onnx(
     from faceoff.video.apply import load_generator
 
     out = Path(out)
-    _check_out(out)
     refuse_inputs(out, {"RUN": source})
+    _check_out(out)
     gen = load_generator(source, direction)
     net = gen.net.eval().cpu()
     size = size or gen.size

@@ -170,3 +170,72 @@ def _resolved(path: str | Path) -> Path:
         return Path(path).resolve(strict=False)
     except (OSError, RuntimeError) as exc:
         raise FaceoffError(f"{path}: cannot be resolved ({_reason(exc)})") from None
+
+
+def regular_file(path: Path, expected: str) -> Path:
+    """``path`` if it is a regular file (a symbolic link to one is fine); else a FaceoffError
+    saying what it is instead. Reading a FIFO would wait for a writer forever, a device
+    (/dev/zero) would never end."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise FaceoffError(f"{path}: no such file; expected {expected}") from None
+    except (OSError, RuntimeError) as exc:
+        raise FaceoffError(f"{path}: cannot be read ({_reason(exc)})") from None
+    if not stat.S_ISREG(info.st_mode):
+        what = "a folder" if stat.S_ISDIR(info.st_mode) else "a device, FIFO or socket"
+        raise FaceoffError(f"{path}: is {what}, not a regular file; expected {expected}")
+    return path
+
+
+def check_new_file(path: str | Path) -> Path:
+    """A file to write, refused in one line before any work: a path through a file, a symlink
+    loop, a folder or socket in its place, or a folder that cannot be written in (/proc, a
+    read-only mount); a device or FIFO passes (it is written through)."""
+    path = Path(path)
+    _through_file(path)
+    target = _target(path)
+    if target is None:
+        return path
+    existing = next(p for p in [target.parent, *target.parent.parents] if p.exists())
+    _probe(existing, path)
+    return path
+
+
+def _through_file(path: Path) -> None:
+    through = next((p for p in reversed(path.parents) if p.is_file()), None)
+    if through is not None:
+        raise FaceoffError(f"{through}: is a file, not a folder, so {path} cannot be made")
+
+
+def _probe(folder: Path, path: Path) -> None:
+    """Make and remove a temporary in ``folder``: the only sure test that one can write there."""
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".probe", dir=folder))
+    except OSError as exc:
+        raise FaceoffError(f"{path}: cannot be written in {folder} ({_reason(exc)})") from None
+
+
+def check_new_folder(out: str | Path) -> Path:
+    """An output folder to create (or an empty one to fill), refused in one line before any
+    work: a file or device in its place, a non-empty folder, or a parent that is missing or is
+    not a folder, each named as it is (the nearest part of the path that is wrong)."""
+    out = Path(out)
+    _through_file(out)
+    try:
+        info = out.stat()
+    except FileNotFoundError:
+        info = None
+    except (OSError, RuntimeError) as exc:  # a symlink loop, ...
+        raise FaceoffError(f"{out}: cannot be used as a folder ({_reason(exc)})") from None
+    if info is not None and not stat.S_ISDIR(info.st_mode):
+        kind = "a file" if stat.S_ISREG(info.st_mode) else "a device, FIFO or socket"
+        raise FaceoffError(f"{out}: is {kind}, not a folder; choose a new folder")
+    if info is not None and any(out.iterdir()):
+        raise FaceoffError(f"{out}: already exists and is not empty; choose a new folder")
+    if out.is_symlink() and info is None:
+        raise FaceoffError(f"{out}: is a symbolic link to nothing; choose a new folder")
+    if not out.parent.is_dir():
+        raise FaceoffError(f"{out.parent}: no such folder to write {out.name} into; make it first")
+    _probe(out.parent, out)
+    return out

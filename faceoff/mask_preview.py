@@ -15,8 +15,8 @@ from faceoff.components import Component
 from faceoff.console import track
 from faceoff.data import Domain, read_image_folder, resize_frames
 from faceoff.errors import FaceoffError
-from faceoff.io import refuse_inputs, write_bytes
-from faceoff.masks import MaskCache, check_mask
+from faceoff.io import check_new_folder, refuse_inputs, write_bytes
+from faceoff.masks import MaskCache, check_mask, provider_label
 from faceoff.video.io import VIDEO_EXTENSIONS, check_decoded, is_video, probe
 from faceoff.video.io import frames as video_frames
 
@@ -82,10 +82,7 @@ def preview_masks(
     command leaves no folder that looks complete.
     """
     refuse_inputs(out, {"SOURCE": source})
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FaceoffError(f"{out}: already exists and is not empty; choose a new folder")
-    if not out.parent.is_dir():
-        raise FaceoffError(f"{out.parent}: no such folder to write {out.name} into")
+    check_new_folder(out)
     domain = read_input(source, size)
     provider = component.make(params)
     final, out = out, out.parent / f".{out.name}.partial"
@@ -119,7 +116,7 @@ def _write(
             cached += 1
         else:
             start = time.perf_counter()
-            mask = check_mask(provider(frame), frame, name, str(source))
+            mask = check_mask(provider(frame), frame, name, str(source), provider_label(component))
             spent += time.perf_counter() - start
             if cache:
                 cache.put(key, mask)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from faceoff.errors import FaceoffError
+from faceoff.io import regular_file
 from faceoff.objective import Description, Translation
 
 FORMAT = "faceoff.run-checkpoint/2"
@@ -50,6 +51,7 @@ def read_metadata(path: Path) -> dict[str, str]:
     """The checkpoint's metadata, or a FaceoffError naming the file if it is not one."""
     from safetensors import SafetensorError, safe_open
 
+    regular_file(path, "a faceoff checkpoint (.safetensors)")
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import pickle
-import re
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +24,9 @@ from torch import nn
 
 from faceoff.components import Component
 from faceoff.errors import FaceoffError
-from faceoff.io import atomic_path, refuse_inputs
+from faceoff.io import atomic_path, check_new_file, refuse_inputs
 from faceoff.plugins import get_registry
+from faceoff.pth import load_tensors, one_line, state_dict
 from faceoff.spec import format_validation_error
 
 FORMAT = "faceoff.network/1"
@@ -69,51 +67,13 @@ def _validate(component: Component, params: Mapping[str, Any] | None) -> BaseMod
         raise FaceoffError(f"{component.kind} {component.name!r} params: {message}") from None
 
 
-def _one_line(text: str, limit: int = 200) -> str:
-    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def read_reference(src: Path) -> dict[str, torch.Tensor]:
     """The tensors of a ``.pth`` state_dict, read without running any code from the file.
 
     A ``module.`` prefix (saved from ``DataParallel``) is removed.
     """
-    if not src.exists():
-        raise FaceoffError(f"{src}: no such file")
-    if not src.is_file():
-        raise FaceoffError(f"{src}: is not a file; expected a .pth state_dict")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            data = torch.load(src, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        detail = str(exc)
-        found = re.search(r"WeightsUnpickler error:\s*(.*?)(?:\n\n|$)", detail, re.S)
-        raise FaceoffError(
-            f"{src}: refused: torch.load(weights_only=True) found more than tensors in it "
-            f"({_one_line(found.group(1) if found else detail, 120)}); nothing in the file was "
-            "executed. Only plain state_dicts of tensors are imported"
-        ) from None
-    except EOFError:
-        raise FaceoffError(f"{src}: empty or truncated; expected a .pth state_dict") from None
-    except (RuntimeError, ValueError, OSError, KeyError, AttributeError) as exc:
-        raise FaceoffError(
-            f"{src}: not a PyTorch state_dict file ({_one_line(str(exc), 120)})"
-        ) from None
-    if not isinstance(data, Mapping):
-        raise FaceoffError(
-            f"{src}: holds a {type(data).__name__}, not a state_dict (a mapping of names to "
-            "tensors)"
-        )
-    stray = [str(k) for k, v in data.items() if not (isinstance(k, str) and torch.is_tensor(v))]
-    if stray:
-        raise FaceoffError(
-            f"{src}: not a plain state_dict: {len(stray)} entries are not tensors "
-            f"({', '.join(stray[:_SHOWN])}); save model.state_dict() itself"
-        )
-    return {k.removeprefix("module."): v for k, v in data.items()}
+    tensors = state_dict(load_tensors(src), str(src))
+    return {k.removeprefix("module."): v for k, v in tensors.items()}
 
 
 def _fit_to(net: nn.Module, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -233,6 +193,7 @@ def import_reference(
     if dest.is_dir():
         raise FaceoffError(f"{dest}: is a folder; give the .safetensors file to write")
     refuse_inputs(dest, {"the source file": src})
+    check_new_file(dest)
     raw = read_reference(src)
     channels = _channels(kind, in_channels, out_channels)
     with torch.device("meta"):  # keys and shapes first: no memory, no init
@@ -249,9 +210,7 @@ def import_reference(
     try:
         net.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
-        raise FaceoffError(
-            f"{src}: does not fit {kind} {plugin!r}: {_one_line(str(exc))}"
-        ) from None
+        raise FaceoffError(f"{src}: does not fit {kind} {plugin!r}: {one_line(str(exc))}") from None
     state = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
     params_json = validated.model_dump(mode="json")
     metadata = {
@@ -286,7 +245,7 @@ def _metadata(path: Path) -> dict[str, str]:
             return handle.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
         raise FaceoffError(
-            f"{path}: not a faceoff network file or run checkpoint ({_one_line(str(exc), 120)})"
+            f"{path}: not a faceoff network file or run checkpoint ({one_line(str(exc), 120)})"
         ) from None
 
 
@@ -310,7 +269,7 @@ def build_network(
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise FaceoffError(
-            f"{path}: {label} does not fit {kind} {plugin!r} ({_one_line(str(exc))})"
+            f"{path}: {label} does not fit {kind} {plugin!r} ({one_line(str(exc))})"
         ) from None
     return net.eval()
 

@@ -200,8 +200,16 @@ def test_unreadable_and_wrong_weights_files_are_named(
 ) -> None:
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"not a checkpoint")
-    with pytest.raises(FaceoffError, match=r"garbage\.pth.*cannot be read as a state_dict"):
+    with pytest.raises(FaceoffError, match=r"garbage\.pth.*not a PyTorch state_dict") as error:
         make(weights=str(garbage))
+    assert "weights_only" not in str(error.value)  # never PyTorch's advice to run the file
+    objects = tmp_path / "objects.pth"
+    torch.save(
+        {"conv.weight": torch.zeros(3), "when": __import__("datetime").date.today()}, objects
+    )
+    with pytest.raises(FaceoffError, match=r"objects\.pth.*refused: it holds more") as error:
+        make(weights=str(objects))
+    assert "weights_only" not in str(error.value) and "\n" not in str(error.value)
     bad_st = tmp_path / "garbage.safetensors"
     bad_st.write_bytes(b"\x00" * 16)
     with pytest.raises(FaceoffError, match=r"garbage\.safetensors.*cannot be read"):

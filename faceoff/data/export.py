@@ -11,7 +11,7 @@ import cv2
 from faceoff.console import track
 from faceoff.data.domain import DataSource, Domain, load_split
 from faceoff.data.params_file import PARAMS_FILE, params_csv
-from faceoff.errors import FaceoffError
+from faceoff.io import check_new_folder
 
 
 def _write_png(path: Path, frame) -> None:
@@ -30,11 +30,7 @@ def export_source(
     Everything is written under a temporary sibling folder that is renamed at the end, so an
     interrupted export never leaves a folder that looks complete.
     """
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FaceoffError(f"{out}: already exists and is not empty; choose a new folder")
-    if not out.parent.is_dir():
-        raise FaceoffError(f"{out.parent}: no such folder to write {out.name} into")
+    out = check_new_folder(out)
     tmp = out.parent / f".{out.name}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     counts: dict[str, int] = {}

@@ -34,7 +34,14 @@ from faceoff.data.images import IMAGE_EXTENSIONS, list_images, resize_frames
 from faceoff.devices import pick_device
 from faceoff.errors import FaceoffError
 from faceoff.eval.temporal import Stability, TemporalFlow, WarpingError
-from faceoff.io import atomic_path, refuse_inputs, umask
+from faceoff.io import (
+    atomic_path,
+    check_new_file,
+    check_new_folder,
+    refuse_inputs,
+    regular_file,
+    umask,
+)
 from faceoff.runs import FORMATS, Checkpoint, RunFolder
 from faceoff.translate import translate
 from faceoff.video.blend import Blend, paste
@@ -138,7 +145,7 @@ def load_generator(source: str | Path, direction: str = "a2b", device: str = "cp
     elif not source.exists():
         raise FaceoffError(f"{source}: no such run folder, checkpoint or network file")
     else:
-        checkpoint = Checkpoint(source)
+        checkpoint = Checkpoint(regular_file(source, "a run folder, checkpoint or network file"))
     metadata = _peek_metadata(checkpoint.path)
     if metadata.get("format") == NETWORK_FORMAT:
         if metadata.get("kind") != "generator":
@@ -221,11 +228,9 @@ def _check_output(output: Path, folder: bool = False) -> str:
             )
         if output.is_dir():
             raise FaceoffError(f"{output}: is a folder; give a video file to write")
+        check_new_file(output)
         return "video"
-    if output.exists() and not output.is_dir():
-        raise FaceoffError(f"{output}: is a file; give a folder for PNG frames or an .mp4")
-    if output.is_dir() and any(output.iterdir()):
-        raise FaceoffError(f"{output}: folder exists and is not empty; give a new folder")
+    check_new_folder(output)  # PNG frames into a new (or empty) folder
     return "folder"
 
 

@@ -35,7 +35,7 @@ import numpy as np
 from faceoff.console import track, warn
 from faceoff.data.images import resize_frames
 from faceoff.errors import FaceoffError
-from faceoff.io import refuse_inputs
+from faceoff.io import check_new_folder, refuse_inputs
 from faceoff.video.faces import crop, face_detector, locate, smooth_boxes
 from faceoff.video.io import frames as decode
 from faceoff.video.io import probe
@@ -103,15 +103,6 @@ def _write_png(path: Path, frame: np.ndarray) -> None:
     if not ok:
         raise OSError(f"could not encode {path}")
     path.write_bytes(data.tobytes())
-
-
-def _check_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise FaceoffError(f"{out}: is a file; choose a new folder")
-    if out.exists() and any(out.iterdir()):
-        raise FaceoffError(f"{out}: already exists and is not empty; choose a new folder")
-    if not out.parent.is_dir():
-        raise FaceoffError(f"{out.parent}: no such folder to write {out.name} into")
 
 
 def _count_frames(video: Path) -> int:
@@ -212,7 +203,7 @@ def extract(
     if not 1 <= clip <= frames - test:
         raise FaceoffError(f"--clip {clip}: expected 1 to the {frames - test} train frames")
     refuse_inputs(out, {"VIDEO": video})
-    _check_out(out)
+    check_new_folder(out)
     info = probe(video)
     total = info.frames if info.frames > 0 else _count_frames(video)
     if total < frames:

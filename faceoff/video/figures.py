@@ -19,7 +19,7 @@ import torch
 from faceoff.console import warn
 from faceoff.errors import FaceoffError
 from faceoff.frames import sample_frames
-from faceoff.io import refuse_inputs, write_png
+from faceoff.io import check_new_file, refuse_inputs, write_png
 from faceoff.runs import RunFolder
 from faceoff.translate import translate_tensor
 
@@ -61,7 +61,7 @@ def check_out(out: str | Path, runs: Sequence[str | Path] = ()) -> Path:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise FaceoffError(f"--out {path}: the folder {parent} does not exist")
-    return path
+    return check_new_file(path)
 
 
 @dataclass
@@ -82,6 +82,7 @@ def test_frames(spec: dict[str, Any], frames: int, domain: int, where: str) -> t
     Returns uint8 [N, 3, crop, crop]. A source without test frames falls back to its training
     frames (with a warning), as training does.
     """
+    from faceoff.data import load_split, source_label
     from faceoff.masks import mask_out
     from faceoff.plugins import get_registry
     from faceoff.spec import resolve
@@ -89,10 +90,11 @@ def test_frames(spec: dict[str, Any], frames: int, domain: int, where: str) -> t
     resolved = resolve(spec, get_registry(), source=where)
     data = resolved.spec.data
     source = resolved.build("data.source")
-    split = source.load("test", data.load_size)
+    who = source_label(resolved.components["data.source"][0])
+    split = load_split(source, "test", data.load_size, who)
     if len(split[0]) == 0 or len(split[1]) == 0:
         warn(f"{where}: the data source has no test frames; using its training frames")
-        split = source.load("train", data.load_size)
+        split = load_split(source, "train", data.load_size, who)
     if resolved.spec.mask is not None and resolved.spec.mask.mode == "crop":
         split = mask_out(resolved, split)
     chosen = split[domain]

@@ -26,6 +26,8 @@ from torchvision.models import segmentation
 from torchvision.transforms.functional import resize
 
 from faceoff.errors import FaceoffError
+from faceoff.pth import load_tensors
+from faceoff.pth import state_dict as pth_state_dict
 from faceoff_fcn import NUM_CLASSES, PERSON_CLASS, FcnParams
 
 _BUILD = {"resnet50": segmentation.fcn_resnet50, "resnet101": segmentation.fcn_resnet101}
@@ -63,30 +65,24 @@ def _pretrained(backbone: str) -> Path:
 
 def _read(path: Path, what: str) -> dict[str, torch.Tensor]:
     """The state_dict in a .pth/.pt (weights_only) or .safetensors file, or a FaceoffError."""
-    if not path.is_file():
-        raise FaceoffError(f"{what}: no such file; give a .pth, .pt or .safetensors state_dict")
-    try:
-        if path.suffix.lower() == ".safetensors":
+    if path.suffix.lower() != ".safetensors":
+        state: Any = load_tensors(path, what)
+    else:
+        if not path.is_file():
+            raise FaceoffError(f"{what}: no such file; give a .pth, .pt or .safetensors file")
+        try:
             from safetensors.torch import load_file
 
-            state: Any = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling, truncated file, not a safetensors header, ...
-        raise FaceoffError(
-            f"{what}: cannot be read as a state_dict ({_one_line(exc)}); save one with "
-            "torch.save(model.state_dict(), path) or safetensors.torch.save_file"
-        ) from exc
+            state = load_file(str(path))
+        except Exception as exc:
+            raise FaceoffError(
+                f"{what}: cannot be read as a state_dict ({_one_line(exc)}); save one with "
+                "torch.save(model.state_dict(), path) or safetensors.torch.save_file"
+            ) from None
     # The torchvision reference scripts save {"model": state_dict, "optimizer": ..., ...}.
     if isinstance(state, Mapping) and isinstance(state.get("model"), Mapping):
         state = state["model"]
-    if not (
-        isinstance(state, Mapping)
-        and state
-        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items())
-    ):
-        raise FaceoffError(f"{what}: holds no state_dict (a mapping of names to tensors)")
-    state = dict(state)
+    state = pth_state_dict(state, what)
     if all(k.startswith("module.") for k in state):  # saved from DataParallel
         state = {k.removeprefix("module."): v for k, v in state.items()}
     return {k: v for k, v in state.items() if not k.startswith(_AUX)}
