@@ -118,6 +118,28 @@ def probe() -> str:
     return digest.hexdigest()[:16]
 
 
+ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+
+
+def machine() -> dict[str, Any]:
+    """The CPU kind a recording belongs to: its vendor and the instruction sets that decide
+    kernels. Even in the pinned arithmetic, rounding can differ between kinds (RMSprop and
+    Adam with beta1 0 did between an Intel Sapphire Rapids and an AMD EPYC with AVX-512,
+    while :func:`probe` agreed), so a fixture is compared bit for bit only on its own kind."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        text = ""
+    vendor, flags = "", set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "vendor_id" and not vendor:
+            vendor = value.strip()
+        elif key.strip() == "flags" and not flags:
+            flags = set(value.split())
+    return {"vendor": vendor, "isa": [f for f in ISA_FLAGS if f in flags]}
+
+
 def _weights_hash(state: dict[str, Any]) -> str:
     digest = hashlib.sha256()
     for key in sorted(state):
@@ -198,6 +220,7 @@ def record_all() -> dict[str, Any]:
     runs["resume-0.1"] = record_legacy_resume()
     return {
         "probe": probe(),
+        "machine": machine(),
         "torch": torch.__version__,
         "env": PINNED_ENV,
         "runs": runs,

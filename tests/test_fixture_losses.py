@@ -4,8 +4,11 @@
 tiny variants (each adversarial loss, masks, several discriminators, U-Net, dropout, RMSprop,
 channels-last, bf16) and of a 0.1 run folder resumed (``tests/fixtures/run-0.1``), recorded by
 ``tests/loss_record.py`` with the code from before the training objective became a plugin. The
-run happens in a fresh process with the pinned arithmetic of :data:`loss_record.PINNED_ENV`, so
-machines of other CPU kinds compute what the fixture's did.
+run happens in a fresh process with the pinned arithmetic of :data:`loss_record.PINNED_ENV`;
+even so, rounding differs between CPU kinds in a few variants (RMSprop, Adam with beta1 0), so
+each kind has its own recording by the code from before the refactor
+(``losses-amd-avx512.json``: an AMD EPYC with AVX-512, recorded by 59e0201) and is compared bit
+for bit to that one; a kind without one is compared to a tolerance, with a warning.
 """
 
 from __future__ import annotations
@@ -20,7 +23,18 @@ from pathlib import Path
 
 import loss_record
 
-FIXTURE = Path(__file__).parent / "fixtures" / "losses.json"
+FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURE = FIXTURES / "losses.json"  # the first recording, on an Intel Sapphire Rapids
+
+
+def _stored_for(machine: dict) -> tuple[dict, bool]:
+    """The fixture recorded on this kind of CPU (by the code from before the refactor), and
+    True; else the first recording and False: only agreement to a tolerance can be asked."""
+    for path in sorted(FIXTURES.glob("losses*.json")):
+        stored = json.loads(path.read_text())
+        if stored.get("machine") == machine:
+            return stored, True
+    return json.loads(FIXTURE.read_text()), False
 
 
 def _recorded(tmp_path: Path) -> dict:
@@ -38,10 +52,10 @@ def _recorded(tmp_path: Path) -> dict:
 
 
 def test_training_computes_the_fixture_losses_bit_for_bit(tmp_path: Path) -> None:
-    stored = json.loads(FIXTURE.read_text())
     now = _recorded(tmp_path)
+    stored, same_kind = _stored_for(now["machine"])
     assert now["runs"].keys() == stored["runs"].keys()
-    same_arithmetic = now["probe"] == stored["probe"]
+    same_arithmetic = same_kind and now["probe"] == stored["probe"]
     for name, run in stored["runs"].items():
         got = now["runs"][name]
         assert len(got["steps"]) == len(run["steps"]), name
@@ -61,8 +75,8 @@ def test_training_computes_the_fixture_losses_bit_for_bit(tmp_path: Path) -> Non
     assert sum(cycle[-10:]) < 0.6 * sum(cycle[:10])
     if not same_arithmetic:
         warnings.warn(
-            f"this CPU rounds differently from the fixture's even in the pinned arithmetic "
-            f"(probe {now['probe']} vs {stored['probe']}): only the first step was compared, "
-            "to 1e-4",
+            f"no fixture was recorded on this kind of CPU ({now['machine']}), or it rounds "
+            f"differently even in the pinned arithmetic (probe {now['probe']} vs "
+            f"{stored['probe']}): only the first step was compared, to 1e-4",
             stacklevel=1,
         )
