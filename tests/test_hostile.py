@@ -242,6 +242,13 @@ def test_a_folder_in_use_by_another_run_is_refused(tmp_path: Path) -> None:
     assert [p.name for p in run.iterdir()] == [LOCK]
 
 
+def test_no_lock_file_is_left_behind(made: dict[str, Path], tmp_path: Path) -> None:
+    assert not (made["run"] / LOCK).exists()  # after a run
+    (tmp_path / "notes.txt").write_text("mine")
+    refused(*run_args(tmp_path, ["train.max_steps=2"]))  # a folder holding something else
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
 def test_overwrite_keeps_the_old_run_when_the_new_one_is_refused(
     made: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

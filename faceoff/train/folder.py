@@ -71,7 +71,8 @@ def failed_start(run_dir: Path) -> bool:
 def lock_run_dir(run_dir: Path, is_main: bool) -> Iterator[None]:
     """Hold the run folder for this run: a second ``faceoff run`` on it (to resume, overwrite or
     start it again) is refused while this one lives. The lock is the kernel's (flock), so a
-    killed run holds none. A folder made here and still empty at the end is removed."""
+    killed run holds none (its lock file stays, and is taken over). The lock file is removed at
+    the end, and a folder made here and still empty with it."""
     if not is_main:
         yield
         return
@@ -83,11 +84,16 @@ def lock_run_dir(run_dir: Path, is_main: bool) -> Iterator[None]:
         raise FaceoffError(f"{run_dir}: cannot be used as a run folder ({exc.strerror})") from None
     try:
         _flock(handle, run_dir)
+    except BaseException:
+        handle.close()
+        raise
+    try:
         yield
     finally:
+        (run_dir / LOCK).unlink(missing_ok=True)  # still held: no run can be in between
         handle.close()
-        if made and [p.name for p in run_dir.iterdir()] == [LOCK]:
-            shutil.rmtree(run_dir, ignore_errors=True)
+        if made and not any(run_dir.iterdir()):
+            run_dir.rmdir()
 
 
 def _flock(handle: Any, run_dir: Path) -> None:
