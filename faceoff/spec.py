@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from faceoff.components import Component
-from faceoff.errors import FaceoffError
+from faceoff.errors import FaceoffError, call_plugin
 from faceoff.objective import Description
 from faceoff.plugins import Registry
 from faceoff.spec_file import apply_overrides, migrate, one_line, read_spec_file, shown
@@ -121,15 +121,8 @@ def slots(spec: Spec) -> list[Slot]:
 
 def describe(component: Component, params: BaseModel) -> Description:
     """An objective's description, or a FaceoffError naming the plugin if it cannot give one."""
-    try:
-        found = component.describe(params)  # type: ignore[misc]
-    except FaceoffError:
-        raise
-    except Exception as exc:  # a plugin's bug, named as such
-        raise FaceoffError(
-            f"objective {component.name!r} ({component.plugin.distribution}): describe failed "
-            f"({type(exc).__name__}: {' '.join(str(exc).split())})"
-        ) from None
+    who = f"objective {component.name!r} ({component.plugin.distribution})"
+    found = call_plugin(f"{who}: describe", component.describe, params)  # type: ignore[arg-type]
     if not isinstance(found, Description):
         raise FaceoffError(
             f"objective {component.name!r} ({component.plugin.distribution}): describe returned "
@@ -421,15 +414,7 @@ def _proposal(loss: Component, params: BaseModel, source: str) -> dict[str, Any]
     if loss.optimizer is None:
         return {}
     who = f"{source}: losses.adversarial.plugin: loss {loss.name!r} ({loss.plugin.distribution})"
-    try:
-        found = loss.optimizer(params)
-    except FaceoffError:
-        raise
-    except Exception as exc:  # a plugin's bug, named as such
-        raise FaceoffError(
-            f"{who}: proposing optimiser settings failed ({type(exc).__name__}: "
-            f"{one_line(' '.join(str(exc).split()))})"
-        ) from None
+    found = call_plugin(f"{who}: proposing optimiser settings", loss.optimizer, params)
     if found is None:
         return {}
     if not isinstance(found, Mapping):
