@@ -304,7 +304,7 @@ def test_a_bad_optimiser_proposal_names_the_loss_and_what_is_valid(
 
 
 def test_the_docs_quote_what_a_proposal_may_be() -> None:
-    from faceoff.spec import _VALID_PROPOSAL
+    from faceoff.spec_optimizer import _VALID_PROPOSAL
 
     page = (tiny.ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
     assert f"which adam does not take; {_VALID_PROPOSAL}\n" in page
