@@ -23,9 +23,10 @@ from faceoff.losses import (
 from faceoff.objective import Context, Engine, Objective, set_requires_grad
 from faceoff.pool import ImagePool
 from faceoff_cyclegan.flow import random_flow, warp
+from faceoff_cyclegan.two_way import TwoWay
 
 
-class CycleGAN(nn.Module, Objective):
+class CycleGAN(TwoWay, nn.Module, Objective):
     """Two generators, two discriminators, their losses, and the image pools."""
 
     def __init__(self, params: Any, networks: Mapping[str, nn.Module], context: Context) -> None:
@@ -176,31 +177,3 @@ class CycleGAN(nn.Module, Objective):
             clip_weights(self.adversarial, [self.D_A, self.D_B])
         terms["D_A"], terms["D_B"] = loss_D_A, loss_D_B
         return {k: v.detach() for k, v in terms.items()}
-
-    def sample(
-        self, images: Mapping[str, torch.Tensor], engine: Engine
-    ) -> list[dict[str, torch.Tensor]]:
-        """Each direction's translation and round trip of the test frames."""
-        real_A, real_B = images["A"], images["B"]
-        with engine.autocast():
-            fake_B = self.G_AB(real_A).float()
-            fake_A = self.G_BA(real_B).float()
-            rec_A = self.G_BA(fake_B).float()
-            rec_B = self.G_AB(fake_A).float()
-        return [
-            {"real A": real_A, "A->B": fake_B, "A->B->A": rec_A},
-            {"real B": real_B, "B->A": fake_A, "B->A->B": rec_B},
-        ]
-
-    def extra_state(self) -> dict[str, torch.Tensor]:
-        out = {}
-        for label, pool in (("A", self.pool_A), ("B", self.pool_B)):
-            images = pool.state()
-            if images is not None:
-                out[f"pool.{label}"] = images
-        return out
-
-    def load_extra_state(self, tensors: Mapping[str, torch.Tensor]) -> None:
-        device = next(self.G_AB.parameters()).device
-        self.pool_A.load(tensors.get("pool.A"), device)
-        self.pool_B.load(tensors.get("pool.B"), device)

@@ -22,9 +22,10 @@ from faceoff.losses import (
 )
 from faceoff.objective import Context, Engine, Objective, set_requires_grad
 from faceoff.pool import ImagePool
+from faceoff_cyclegan.two_way import TwoWay
 
 
-class RecycleGAN(nn.Module, Objective):
+class RecycleGAN(TwoWay, nn.Module, Objective):
     """G_AB, G_BA, temporal predictors P_A, P_B, discriminators D_A, D_B, image pools."""
 
     def __init__(self, params: Any, networks: Mapping[str, nn.Module], context: Context) -> None:
@@ -127,31 +128,3 @@ class RecycleGAN(nn.Module, Objective):
             engine.backward(loss)
             losses.append(loss.detach())
         return total(losses)
-
-    def sample(
-        self, images: Mapping[str, torch.Tensor], engine: Engine
-    ) -> list[dict[str, torch.Tensor]]:
-        """Each direction's translation and round trip of the test frames (single frames)."""
-        real_A, real_B = images["A"], images["B"]
-        with engine.autocast():
-            fake_B = self.G_AB(real_A).float()
-            fake_A = self.G_BA(real_B).float()
-            rec_A = self.G_BA(fake_B).float()
-            rec_B = self.G_AB(fake_A).float()
-        return [
-            {"real A": real_A, "A->B": fake_B, "A->B->A": rec_A},
-            {"real B": real_B, "B->A": fake_A, "B->A->B": rec_B},
-        ]
-
-    def extra_state(self) -> dict[str, torch.Tensor]:
-        out = {}
-        for label, pool in (("A", self.pool_A), ("B", self.pool_B)):
-            images = pool.state()
-            if images is not None:
-                out[f"pool.{label}"] = images
-        return out
-
-    def load_extra_state(self, tensors: Mapping[str, torch.Tensor]) -> None:
-        device = next(self.G_AB.parameters()).device
-        self.pool_A.load(tensors.get("pool.A"), device)
-        self.pool_B.load(tensors.get("pool.B"), device)
