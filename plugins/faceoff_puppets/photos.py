@@ -1,0 +1,142 @@
+"""The puppets' photographs: where the default ones are, reading them, and their landmarks.
+
+Landmarks come from the dlib mask provider (its detector and the 68-point predictor that
+``face-recognition-models`` ships, never downloaded), once per photo: they are cached under
+``$FACEOFF_CACHE/puppets`` by the photo's content and the predictor file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from faceoff.errors import FaceoffError
+from faceoff.io import write_bytes
+from faceoff.masks import cache_root
+
+THRESHOLD = 0.3  # the detector's score threshold: drops weak false faces (astronaut's flag patch)
+_VERSION = 2  # of the cached landmarks' meaning
+DEFAULTS: tuple[tuple[str, str, str], ...] = (
+    ("skimage", "data/astronaut.png", "scikit-image's astronaut (scikit-image)"),
+    ("insightface", "data/images/t1.jpg", "insightface's t1.jpg (insightface)"),
+)
+
+
+@dataclass(frozen=True)
+class Photo:
+    """One photograph, RGB uint8, with its face's 68 landmarks (x, y px) and where it is from."""
+
+    image: np.ndarray
+    landmarks: np.ndarray
+    label: str
+
+
+def _package_file(package: str, relative: str) -> Path | None:
+    """A file inside an installed package, found without importing it."""
+    spec = importlib.util.find_spec(package)
+    for location in (spec.submodule_search_locations or ()) if spec else ():
+        path = Path(location) / relative
+        if path.is_file():
+            return path
+    return None
+
+
+def default_photos() -> list[tuple[Path, str]]:
+    """(path, label) of the default A and B photos; a FaceoffError if one is not installed."""
+    found = []
+    for package, relative, label in DEFAULTS:
+        path = _package_file(package, relative)
+        if path is None:
+            raise FaceoffError(
+                f"data source puppets: the default photo {label} is not installed ({package} "
+                f"missing: `pip install 'faceoff[all,dev]'`); or pass two photo files as the "
+                "param `photos`"
+            )
+        found.append((path, label))
+    return found
+
+
+def read_photo(path: Path, param: str) -> np.ndarray:
+    """The photo at ``path`` as RGB uint8; FaceoffError naming ``param`` when it is missing or
+    not an image."""
+    if not path.is_file():
+        raise FaceoffError(f"data source puppets: {param} {str(path)!r}: no such file")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise FaceoffError(
+            f"data source puppets: {param} {str(path)!r}: not an image OpenCV can read"
+        )
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _provider():
+    from faceoff_dlib import DlibParams
+    from faceoff_dlib.provider import DlibMaskProvider
+
+    return DlibMaskProvider(DlibParams(upsample=1, threshold=THRESHOLD))
+
+
+def _clearest_face(image: np.ndarray) -> np.ndarray | None:
+    """The 68 landmarks of the face dlib's detector scores highest (in a group photo the most
+    frontal one, not the nearest), by the dlib mask provider's detector and predictor."""
+    provider = _provider()
+    image = np.ascontiguousarray(image)
+    rects, scores, _ = provider._detector.run(image, 1, THRESHOLD)
+    if len(rects) == 0:
+        return None
+    best = max(range(len(rects)), key=lambda i: (scores[i], rects[i].area()))
+    shape = provider._predictor(image, rects[best])
+    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+
+
+def _cache_path(path: Path) -> Path:
+    from faceoff_dlib.provider import find_predictor
+
+    predictor = find_predictor(None).stat()
+    h = hashlib.blake2b(digest_size=16)
+    h.update(path.read_bytes())
+    h.update(json.dumps([_VERSION, THRESHOLD, predictor.st_size, predictor.st_mtime_ns]).encode())
+    return cache_root() / "puppets" / f"{h.hexdigest()}.json"
+
+
+def find_landmarks(image: np.ndarray, path: Path) -> np.ndarray:
+    """The 68 landmarks of the clearest face of the photo at ``path`` (float32 [68, 2]),
+    from the cache or found now and cached; FaceoffError naming the file without a face."""
+    cached = _cache_path(path)
+    if cached.is_file():
+        try:
+            points = np.asarray(json.loads(cached.read_text())["landmarks"], np.float32)
+            if points.shape == (68, 2):
+                return points
+        except (ValueError, KeyError, TypeError):
+            pass  # a damaged cache file is found again
+    points = _clearest_face(image)
+    if points is None:
+        raise FaceoffError(
+            f"data source puppets: no face found in {str(path)!r} (dlib's detector); pass a "
+            "photo with one clear, roughly frontal face"
+        )
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes(cached, json.dumps({"landmarks": points.tolist(), "photo": str(path)}).encode())
+    return points
+
+
+def load_photos(photos: list[str] | None) -> tuple[Photo, Photo]:
+    """A's and B's photos with landmarks: the given files, or the defaults."""
+    if photos is None:
+        where = default_photos()
+        params = ["default photo"] * 2
+    else:
+        where = [(Path(p).expanduser(), Path(p).name) for p in photos]
+        params = [f"param photos[{i}]" for i in range(len(photos))]
+    out = []
+    for (path, label), param in zip(where, params):
+        image = read_photo(path, param)
+        out.append(Photo(image, find_landmarks(image, path), label))
+    return out[0], out[1]

@@ -1,0 +1,80 @@
+"""The puppets data source: each photo animated into one continuous sequence.
+
+The first ``frames`` of the sequence are the train split and the next ``test_frames`` the test
+split, as the synthetic source's. Photos are read and their landmarks found (or read from the
+cache) on first use; a missing photo file is refused when the source is built.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from faceoff.data import Domain, Split
+from faceoff.errors import FaceoffError
+from faceoff_puppets import PuppetsParams
+
+
+class PuppetsSource:
+    """Renders on first use at a size and keeps the frames for the other split."""
+
+    def __init__(self, params: PuppetsParams) -> None:
+        self.params = params
+        for i, photo in enumerate(params.photos or ()):
+            path = Path(photo).expanduser()
+            if not path.is_file():
+                raise FaceoffError(
+                    f"data source puppets: param photos[{i}] {photo!r}: no such file"
+                )
+        self._photos = None
+        self._rendered: dict[int, dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]] = {}
+
+    def _sequence(self, size: int) -> dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]:
+        from faceoff_puppets.animate import make_puppet, render_frame, trajectory, working_side
+        from faceoff_puppets.photos import load_photos
+
+        if self._photos is None:
+            self._photos = load_photos(self.params.photos)
+        if size not in self._rendered:
+            p = self.params
+            n = p.frames + p.test_frames
+            ranges = p.model_dump(include={"mouth", "blink", "smile", "brow", "yaw", "roll"})
+            ranges |= p.model_dump(include={"shift", "zoom"})
+            done = {}
+            for index, person in enumerate("AB"):
+                photo = self._photos[index]
+                puppet = make_puppet(
+                    photo.image, photo.landmarks, working_side(size), p.face, p.mouth
+                )
+                params = trajectory(p.seed, index, n, ranges)
+                frames = np.empty((n, size, size, 3), np.uint8)
+                for i in range(n):
+                    frames[i] = render_frame(
+                        puppet, {k: float(v[i]) for k, v in params.items()}, size
+                    )
+                done[person] = (frames, params)
+            self._rendered[size] = done
+        return self._rendered[size]
+
+    def load(self, split: Split, size: int) -> tuple[Domain, Domain]:
+        p = self.params
+        start, stop = (0, p.frames) if split == "train" else (p.frames, p.frames + p.test_frames)
+        sequences = self._sequence(size)
+        domains = []
+        for index, person in enumerate("AB"):
+            frames, params = sequences[person]
+            domains.append(
+                Domain(
+                    frames=frames[start:stop],
+                    names=[f"{person}_{i:05d}.png" for i in range(start, stop)],
+                    params={k: v[start:stop] for k, v in params.items()},
+                    truth={
+                        "puppets_seed": p.seed,
+                        "person": person,
+                        "photo": self._photos[index].label,
+                    },
+                    segments=np.zeros(stop - start, np.int64),  # one continuous sequence
+                )
+            )
+        return domains[0], domains[1]
