@@ -185,7 +185,8 @@ def _expression_displacement(puppet: Puppet, moved: np.ndarray) -> np.ndarray:
     mats = np.zeros((len(puppet.triangles), 2, 3))
     for i, tri in enumerate(puppet.triangles):
         dst = moved[tri]
-        area = abs(np.cross(dst[1] - dst[0], dst[2] - dst[0]))
+        (ux, uy), (vx, vy) = dst[1] - dst[0], dst[2] - dst[0]
+        area = abs(ux * vy - uy * vx)
         if area < 1e-3:
             continue  # a collapsed triangle covers no pixel
         mats[i] = cv2.getAffineTransform(
