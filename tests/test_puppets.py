@@ -97,7 +97,7 @@ def test_landmarks_are_cached_per_photo(photos, monkeypatch: pytest.MonkeyPatch)
     def refuse(image):
         raise AssertionError("detected again")
 
-    monkeypatch.setattr(module, "_clearest_face", refuse)
+    monkeypatch.setattr(module, "_clearest_face", refuse)  # the cache answers
     again = load_photos(None)
     assert np.array_equal(again[0].landmarks, photos[0].landmarks)
 

@@ -38,8 +38,8 @@ class PuppetsParams(BaseModel):
         max_length=2,
         description="Two photo files, A's then B's, each with a face dlib finds (of several, "
         "the one its detector scores highest); paths relative to the working folder. "
-        "Default: scikit-image's `astronaut` (A) and insightface's sample `t1.jpg` (B, its "
-        "clearest face).",
+        "Default: scikit-image's `astronaut` (A) and insightface's sample `t1.jpg` (B, the "
+        "face at its centre).",
     )
     face: float = Field(
         0.34,

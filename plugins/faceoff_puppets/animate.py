@@ -244,7 +244,10 @@ def render_frame(puppet: Puppet, params: Mapping[str, float], size: int) -> np.n
         cavity = _fill(side, lips)[..., None] * alpha
         img = img * (1 - cavity) + puppet.cavity * cavity
         upper = moved[60:65]
-        depth = min(0.3 * drop, 0.06 * puppet.height) * np.array([0.0, 0.8, 1.0, 0.8, 0.0])
+        # Upper teeth show over a third of the gap: the lips' own (a smile's) and the drop.
+        own = max(0.0, float(puppet.points[66, 1] - puppet.points[62, 1]))
+        depth = min(0.35 * (drop + own), 0.07 * puppet.height)
+        depth = depth * np.array([0.0, 0.8, 1.0, 0.8, 0.0])
         band = np.concatenate([upper, (upper + np.stack([0 * depth, depth], 1))[::-1]])
         teeth = (_fill(side, _apply(pose, band)) * _fill(side, lips))[..., None] * alpha
         img = img * (1 - teeth) + _TEETH * teeth

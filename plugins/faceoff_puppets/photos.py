@@ -21,10 +21,12 @@ from faceoff.io import write_bytes
 from faceoff.masks import cache_root
 
 THRESHOLD = 0.3  # the detector's score threshold: drops weak false faces (astronaut's flag patch)
-_VERSION = 2  # of the cached landmarks' meaning
-DEFAULTS: tuple[tuple[str, str, str], ...] = (
-    ("skimage", "data/astronaut.png", "scikit-image's astronaut (scikit-image)"),
-    ("insightface", "data/images/t1.jpg", "insightface's t1.jpg (insightface)"),
+_VERSION = 3  # of the cached landmarks' meaning
+Box = tuple[int, int, int, int]  # left, top, right, bottom px
+DEFAULTS: tuple[tuple[str, str, str, Box | None], ...] = (
+    ("skimage", "data/astronaut.png", "scikit-image's astronaut", None),
+    # A group photo: the face looked for in this box is the one with open eyes, frontal.
+    ("insightface", "data/images/t1.jpg", "insightface's t1.jpg", (380, 220, 630, 480)),
 )
 
 
@@ -47,10 +49,11 @@ def _package_file(package: str, relative: str) -> Path | None:
     return None
 
 
-def default_photos() -> list[tuple[Path, str]]:
-    """(path, label) of the default A and B photos; a FaceoffError if one is not installed."""
+def default_photos() -> list[tuple[Path, str, Box | None]]:
+    """(path, label, box where the face is looked for) of the default A and B photos; a
+    FaceoffError if one is not installed."""
     found = []
-    for package, relative, label in DEFAULTS:
+    for package, relative, label, box in DEFAULTS:
         path = _package_file(package, relative)
         if path is None:
             raise FaceoffError(
@@ -58,7 +61,7 @@ def default_photos() -> list[tuple[Path, str]]:
                 f"missing: `pip install 'faceoff[all,dev]'`); or pass two photo files as the "
                 "param `photos`"
             )
-        found.append((path, label))
+        found.append((path, label, box))
     return found
 
 
@@ -95,20 +98,23 @@ def _clearest_face(image: np.ndarray) -> np.ndarray | None:
     return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
 
-def _cache_path(path: Path) -> Path:
+def _cache_path(path: Path, box: Box | None) -> Path:
     from faceoff_dlib.provider import find_predictor
 
     predictor = find_predictor(None).stat()
     h = hashlib.blake2b(digest_size=16)
     h.update(path.read_bytes())
-    h.update(json.dumps([_VERSION, THRESHOLD, predictor.st_size, predictor.st_mtime_ns]).encode())
+    h.update(
+        json.dumps([_VERSION, THRESHOLD, box, predictor.st_size, predictor.st_mtime_ns]).encode()
+    )
     return cache_root() / "puppets" / f"{h.hexdigest()}.json"
 
 
-def find_landmarks(image: np.ndarray, path: Path) -> np.ndarray:
-    """The 68 landmarks of the clearest face of the photo at ``path`` (float32 [68, 2]),
-    from the cache or found now and cached; FaceoffError naming the file without a face."""
-    cached = _cache_path(path)
+def find_landmarks(image: np.ndarray, path: Path, box: Box | None = None) -> np.ndarray:
+    """The 68 landmarks of the clearest face of the photo at ``path`` (float32 [68, 2]), in
+    ``box`` if given, from the cache or found now and cached; FaceoffError naming the file
+    without a face."""
+    cached = _cache_path(path, box)
     if cached.is_file():
         try:
             points = np.asarray(json.loads(cached.read_text())["landmarks"], np.float32)
@@ -116,7 +122,10 @@ def find_landmarks(image: np.ndarray, path: Path) -> np.ndarray:
                 return points
         except (ValueError, KeyError, TypeError):
             pass  # a damaged cache file is found again
-    points = _clearest_face(image)
+    left, top = (0, 0) if box is None else box[:2]
+    points = _clearest_face(image if box is None else image[box[1] : box[3], box[0] : box[2]])
+    if points is not None:
+        points = points + np.array([left, top], np.float32)
     if points is None:
         raise FaceoffError(
             f"data source puppets: no face found in {str(path)!r} (dlib's detector); pass a "
@@ -133,10 +142,10 @@ def load_photos(photos: list[str] | None) -> tuple[Photo, Photo]:
         where = default_photos()
         params = ["default photo"] * 2
     else:
-        where = [(Path(p).expanduser(), Path(p).name) for p in photos]
+        where = [(Path(p).expanduser(), Path(p).name, None) for p in photos]
         params = [f"param photos[{i}]" for i in range(len(photos))]
     out = []
-    for (path, label), param in zip(where, params):
+    for (path, label, box), param in zip(where, params):
         image = read_photo(path, param)
-        out.append(Photo(image, find_landmarks(image, path), label))
+        out.append(Photo(image, find_landmarks(image, path, box), label))
     return out[0], out[1]
