@@ -61,19 +61,21 @@ class PuppetsParams(BaseModel):
         "synthetic people's; false: eye_open stays 1.",
     )
     smile: float = Field(
-        0.6,
+        1.0,
         ge=0.0,
         le=1.0,
-        description="The largest |smile| (mouth corners out and up at +1, down at -1).",
+        description="The largest |smile| (mouth corners out and up at +1, down at -1); 1: the "
+        "synthetic people's range.",
     )
     brow: float = Field(
-        0.6,
+        1.0,
         ge=0.0,
         le=1.0,
-        description="The largest |brow| (brows raised at +1, lowered at -1).",
+        description="The largest |brow| (brows raised at +1, lowered at -1); 1: the synthetic "
+        "people's range.",
     )
     yaw: float = Field(
-        0.8,
+        1.0,
         ge=0.0,
         le=1.0,
         description="The largest |yaw|: at yaw 1 the features slide by 0.3 of the half-face "
