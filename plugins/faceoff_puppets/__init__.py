@@ -100,8 +100,11 @@ class PuppetsParams(BaseModel):
 
 
 def build_puppets(params: PuppetsParams) -> Any:
-    """Two real face photographs, landmark-warped into smooth sequences of known expression and
-    pose (mouth, eyes, smile, brows, yaw, roll, position, scale); needs the `[dlib]` extra."""
+    """Two real face photos animated by their landmarks, expression and pose known per frame.
+
+    Mouth, eyes, smile, brows, yaw, roll, position and scale, under the synthetic source's
+    parameter names; needs the `[dlib]` extra.
+    """
     from faceoff_puppets.source import PuppetsSource
 
     return PuppetsSource(params)
