@@ -21,7 +21,8 @@ from faceoff.io import write_bytes
 from faceoff.masks import cache_root
 
 THRESHOLD = 0.3  # the detector's score threshold: drops weak false faces (astronaut's flag patch)
-_VERSION = 3  # of the cached landmarks' meaning
+_VERSION = 4  # of the cached landmarks' meaning
+DETECT_SIDE = 1600  # photos larger than this are downscaled to it to find the face
 Box = tuple[int, int, int, int]  # left, top, right, bottom px
 DEFAULTS: tuple[tuple[str, str, str, Box | None], ...] = (
     ("skimage", "data/astronaut.png", "scikit-image's astronaut", None),
@@ -89,13 +90,18 @@ def _clearest_face(image: np.ndarray) -> np.ndarray | None:
     """The 68 landmarks of the face dlib's detector scores highest (in a group photo the most
     frontal one, not the nearest), by the dlib mask provider's detector and predictor."""
     provider = _provider()
+    # A phone photo is looked at downscaled: the upsampled detector would take seconds and GBs.
+    factor = min(1.0, DETECT_SIDE / max(image.shape[:2]))
+    if factor < 1.0:
+        size = (round(image.shape[1] * factor), round(image.shape[0] * factor))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     image = np.ascontiguousarray(image)
     rects, scores, _ = provider._detector.run(image, 1, THRESHOLD)
     if len(rects) == 0:
         return None
     best = max(range(len(rects)), key=lambda i: (scores[i], rects[i].area()))
     shape = provider._predictor(image, rects[best])
-    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32) / factor
 
 
 def _cache_path(path: Path, box: Box | None) -> Path:
