@@ -461,14 +461,18 @@ def test_track_draws_a_bar_unless_bars_are_off(capsys) -> None:
     assert capsys.readouterr().err == ""
 
 
-def test_run_no_progress_draws_no_bar_not_even_the_masks(site, tmp_path) -> None:
+def test_run_no_progress_draws_no_bar_not_even_the_masks(registry, tmp_path, capsys) -> None:
+    """What ``faceoff run --no-progress`` does (``train(show_progress=False)``), in-process."""
+    from faceoff.train.run import train
+
     heavy = {"provider": {"plugin": "heavy", "params": {"weight": 2}}, "cache": False}
-    extra = ["train.max_steps=1", f"mask={json.dumps(heavy)}"]
-    done = faceoff(site, *tiny.run_args(tmp_path / "run", extra), cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert "Traceback" not in done.stderr
+    resolved = tiny.tiny_spec("train.max_steps=1", f"mask={json.dumps(heavy)}", registry=registry)
+    train(resolved, tmp_path / "shown", show_progress=True)
+    assert "masks A" in capsys.readouterr().err  # the bars that are to be silenced
+    train(resolved, tmp_path / "run", show_progress=False)
+    quiet = capsys.readouterr()
     for bar in ("masks A", "masks B", "━", " eta "):  # what a bar draws
-        assert bar not in done.stderr + done.stdout, done.stderr
+        assert bar not in quiet.err + quiet.out, quiet.err
     assert (tmp_path / "run" / "metrics.jsonl").is_file()
 
 

@@ -113,7 +113,7 @@ def test_an_objective_on_clips_refuses_a_source_without_order() -> None:
     )
     registry = load_registry(extra=[(plugin, PluginInfo("t", "t", "0", "t"))])
     with pytest.raises(
-        FaceoffError, match=r"trains on clips of 3 consecutive frames.*frames, synthetic"
+        FaceoffError, match=r"trains on clips of 3 consecutive frames.*frames, puppets, synthetic"
     ):
         tiny.tiny_spec(RECYCLE, 'data.source={"plugin": "plain"}', registry=registry)
 
