@@ -172,19 +172,20 @@ def _resolved(path: str | Path) -> Path:
         raise FaceoffError(f"{path}: cannot be resolved ({_reason(exc)})") from None
 
 
-def regular_file(path: Path, expected: str) -> Path:
+def regular_file(path: Path, expected: str, name: str | None = None) -> Path:
     """``path`` if it is a regular file (a symbolic link to one is fine); else a FaceoffError
-    saying what it is instead. Reading a FIFO would wait for a writer forever, a device
-    (/dev/zero) would never end."""
+    saying what it is instead, naming it ``name`` (default: the path). Reading a FIFO would wait
+    for a writer forever, a device (/dev/zero) would never end."""
+    name = name or str(path)
     try:
         info = path.stat()
     except FileNotFoundError:
-        raise FaceoffError(f"{path}: no such file; expected {expected}") from None
+        raise FaceoffError(f"{name}: no such file; expected {expected}") from None
     except (OSError, RuntimeError) as exc:
-        raise FaceoffError(f"{path}: cannot be read ({_reason(exc)})") from None
+        raise FaceoffError(f"{name}: cannot be read ({_reason(exc)})") from None
     if not stat.S_ISREG(info.st_mode):
         what = "a folder" if stat.S_ISDIR(info.st_mode) else "a device, FIFO or socket"
-        raise FaceoffError(f"{path}: is {what}, not a regular file; expected {expected}")
+        raise FaceoffError(f"{name}: is {what}, not a regular file; expected {expected}")
     return path
 
 

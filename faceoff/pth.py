@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from faceoff.errors import FaceoffError
+from faceoff.io import regular_file
 
 _SAVE_HINT = "save one with torch.save(model.state_dict(), path)"
 
@@ -33,10 +34,7 @@ def one_line(text: str, limit: int = 200) -> str:
 def load_tensors(path: Path, what: str | None = None) -> Any:
     """What the file holds, read with ``weights_only=True``; ``what`` names it in messages."""
     what = what or str(path)
-    if not path.exists():
-        raise FaceoffError(f"{what}: no such file")
-    if not path.is_file():
-        raise FaceoffError(f"{what}: is not a regular file; expected a .pth state_dict")
+    regular_file(path, "a .pth state_dict", what)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -24,7 +24,7 @@ from torch import nn
 
 from faceoff.components import Component
 from faceoff.errors import FaceoffError
-from faceoff.io import atomic_path, check_new_file, refuse_inputs
+from faceoff.io import atomic_path, check_new_file, refuse_inputs, regular_file
 from faceoff.plugins import get_registry
 from faceoff.pth import load_tensors, one_line, state_dict
 from faceoff.spec import format_validation_error
@@ -236,10 +236,7 @@ def import_reference(
 
 
 def _metadata(path: Path) -> dict[str, str]:
-    if not path.exists():
-        raise FaceoffError(f"{path}: no such file")
-    if not path.is_file():
-        raise FaceoffError(f"{path}: is not a file; expected a network or run checkpoint")
+    regular_file(path, "a network file or run checkpoint")
     try:
         with safe_open(str(path), framework="pt") as handle:
             return handle.metadata() or {}

@@ -9,7 +9,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -27,7 +26,7 @@ from faceoff.plugins import get_registry
 from faceoff.spec import load_spec
 from faceoff.train.folder import LOCK
 from faceoff.train.run import train
-from tiny import QUICKSTART, TINY, run_args
+from tiny import QUICKSTART, TINY, run_args, start_faceoff
 
 ROOT = Path(__file__).resolve().parents[1]
 ROOT_USER = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -343,21 +342,9 @@ def test_an_interrupt_is_exit_2_and_leaves_no_partial_folder(
     tmp_path: Path, signum: signal.Signals
 ) -> None:
     out = tmp_path / "data"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "faceoff", "data", "synthetic", out, "--size", "64"]
-    proc = subprocess.Popen(
-        [*command, "--param", "frames=1000"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
     partial = tmp_path / ".data.partial"
-    deadline = time.monotonic() + 120
-    while not partial.exists():
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.1)
+    args = ["data", "synthetic", out, "--size", "64", "--param", "frames=1000"]
+    proc = start_faceoff(args, partial.exists, timeout=120, cwd=tmp_path)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2, err

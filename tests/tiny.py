@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from torch import nn
@@ -63,24 +64,36 @@ def cancelled_biases(model: nn.Module) -> set[str]:
     return {n for n, p in model.named_parameters() if id(p) in ids}
 
 
-def start_training(args: list[str], run: Path, steps: int, timeout: float) -> subprocess.Popen:
-    """``python -m faceoff ARGS`` in the background, returned once ``run`` has logged ``steps``
-    metrics rows (so a signal sent next reaches a process in its training loop)."""
+def start_faceoff(
+    args: list[str], ready: Callable[[], bool], timeout: float, cwd: Path = ROOT
+) -> subprocess.Popen:
+    """``python -m faceoff ARGS`` in the background (one OpenMP thread), returned once
+    ``ready()`` holds, so that a signal sent next reaches the command while it works."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "faceoff", *args],
-        cwd=ROOT,
+        [sys.executable, "-m", "faceoff", *map(str, args)],
+        cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    metrics = run / "metrics.jsonl"
     deadline = time.monotonic() + timeout
-    while not (metrics.is_file() and metrics.read_text().count("\n") >= steps):
+    while not ready():
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.2)
+        time.sleep(0.1)
     return proc
+
+
+def start_training(args: list[str], run: Path, steps: int, timeout: float) -> subprocess.Popen:
+    """``python -m faceoff ARGS`` in the background, returned once ``run`` has logged ``steps``
+    metrics rows (so a signal sent next reaches a process in its training loop)."""
+    metrics = run / "metrics.jsonl"
+
+    def logged() -> bool:
+        return metrics.is_file() and metrics.read_text().count("\n") >= steps
+
+    return start_faceoff(args, logged, timeout)
 
 
 def tiny_training(*extra: str, registry=None, device: str = "cpu", seed: int = 0):

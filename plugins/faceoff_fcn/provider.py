@@ -26,6 +26,7 @@ from torchvision.models import segmentation
 from torchvision.transforms.functional import resize
 
 from faceoff.errors import FaceoffError
+from faceoff.io import regular_file
 from faceoff.pth import load_tensors
 from faceoff.pth import state_dict as pth_state_dict
 from faceoff_fcn import NUM_CLASSES, PERSON_CLASS, FcnParams
@@ -68,8 +69,7 @@ def _read(path: Path, what: str) -> dict[str, torch.Tensor]:
     if path.suffix.lower() != ".safetensors":
         state: Any = load_tensors(path, what)
     else:
-        if not path.is_file():
-            raise FaceoffError(f"{what}: no such file; give a .pth, .pt or .safetensors file")
+        regular_file(path, "a .pth, .pt or .safetensors file", what)
         try:
             from safetensors.torch import load_file
 
