@@ -53,10 +53,16 @@ TABLES = {
         "cut",
         "fastcut",
     ),
+    "quality": (
+        "baseline",
+        "recycle-gan",
+        "baseline-mouth",
+        "recycle-gan-mouth",
+    ),
 }
 CONFIGS = tuple(dict.fromkeys(c for configs in TABLES.values() for c in configs))
-MARKERS = {"paper": "ablation-table", "objectives": "objectives-table"}
-FIGURES = {"paper": "ablation", "objectives": "objectives"}
+MARKERS = {"paper": "ablation-table", "objectives": "objectives-table", "quality": "quality-table"}
+FIGURES = {"paper": "ablation", "objectives": "objectives", "quality": "quality"}
 
 
 def run_name(config: str, seed: int) -> str:
@@ -161,7 +167,11 @@ OBJECTIVE_COLUMNS = (
     ("warping_ratio", "warping / input's", _section("warping", "ratio")),
     ("tof", "tOF (px)", _section("tof", "output")),
 )
-COLUMN_SETS = {"paper": PAPER_COLUMNS, "objectives": OBJECTIVE_COLUMNS}
+COLUMN_SETS = {
+    "paper": PAPER_COLUMNS,
+    "objectives": OBJECTIVE_COLUMNS,
+    "quality": OBJECTIVE_COLUMNS,
+}
 """(key, table header, how to read it from an eval result)."""
 _DIGITS = {"psnr": 1, "warping": 2, "tof": 2, "nce": 2}
 

@@ -20,6 +20,7 @@ readers of old runs call it), says:
   domain, the translation back if there is one): what ``apply``, ``eval`` and ``compare`` run.
 - ``layout``: the batches it trains on (:class:`Layout`).
 - ``panels``, ``curves``, ``shown``: how its loss terms are plotted and shown while training.
+- ``needs_masks``: it reads the batch's face masks itself (the spec must have them as weights).
 
 ``build(params, networks, context) -> Objective`` makes the objective: an ``nn.Module`` that also
 subclasses :class:`Objective`, holding ``networks`` (name -> the built ``nn.Module``) and whatever
@@ -76,6 +77,9 @@ class Network:
     in_channels: int = 3
     out_channels: int = 3
     needs: tuple[str, ...] = ()
+    size: int | None = None
+    """The side of the square images it sees, checked at validation; None: the crop size (a
+    local discriminator sees a region cut out of the frame)."""
 
     def channels(self) -> dict[str, int]:
         """The keyword arguments of the component's ``build``."""
@@ -133,6 +137,9 @@ class Description:
     panels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     curves: Mapping[str, Curve] = field(default_factory=dict)
     shown: tuple[str, ...] = ()
+    needs_masks: bool = False
+    """It reads the batch's ``mask_A``/``mask_B`` itself (a local discriminator finds its region
+    there): the spec must then have a ``mask`` section in ``weight`` mode."""
 
     def __post_init__(self) -> None:
         for name, translation in self.translations.items():
@@ -165,6 +172,7 @@ class Description:
                 k: Curve(v["label"], tuple(v["terms"])) for k, v in data.get("curves", {}).items()
             },
             shown=tuple(data.get("shown", ())),
+            needs_masks=bool(data.get("needs_masks", False)),
         )
 
 

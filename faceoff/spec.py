@@ -24,6 +24,7 @@ from faceoff.spec_models import (
     OPTIMIZER_DEFAULTS,
     ComponentSpec,
     DataSpec,
+    DiscriminatorSpec,
     GeneratorSpec,
     LossesSpec,
     MaskSpec,
@@ -40,6 +41,7 @@ __all__ = [
     "OPTIMIZER_DEFAULTS",
     "ComponentSpec",
     "DataSpec",
+    "DiscriminatorSpec",
     "GeneratorSpec",
     "LossesSpec",
     "MaskSpec",
@@ -285,6 +287,12 @@ def _check_networks(components: dict[str, tuple[Component, BaseModel]], source: 
             )
         if network.needs:
             _check_capabilities(component.name, name, network, *found, source)
+        problem = network.size and found[0].input_problem(found[1], network.size)
+        if problem:
+            raise FaceoffError(
+                f"{source}: {network.slot}: {found[0].name} {one_line(problem)} (the objective's "
+                f"{name} sees {network.size} px regions); change its params or the region size"
+            )
 
 
 def _check_capabilities(
@@ -369,12 +377,20 @@ def _resolve_component(
 def _check_masks(
     spec: Spec, components: dict[str, tuple[Component, BaseModel]], source: str
 ) -> None:
-    """A loss that needs masks gets them only from a mask section in ``weight`` mode."""
+    """A loss (or objective) that needs masks gets them only from a mask section in ``weight``
+    mode."""
     if spec.mask is not None and spec.mask.mode == "weight":
         return
+    how = "set mask.mode to 'weight'" if spec.mask else "add a 'mask' section"
+    objective, params = components["objective"]
+    if describe(objective, params).needs_masks:
+        raise FaceoffError(
+            f"{source}: objective.params: objective {objective.name!r} with these params reads "
+            f"face masks (a local discriminator finds its region there); {how} with a mask "
+            "provider that weights the region (e.g. synthetic or insightface, mouth_weight 2)"
+        )
     for path, (component, _) in components.items():
         if component.needs_mask:
-            how = "set mask.mode to 'weight'" if spec.mask else "add a 'mask' section"
             raise FaceoffError(
                 f"{source}: {path}.plugin: loss {component.name!r} needs face masks; "
                 f"{how} with a mask provider, or use a loss without masks"

@@ -35,6 +35,13 @@ class GeneratorSpec(ComponentSpec):
     kind: ClassVar[str] = "generator"
 
 
+class DiscriminatorSpec(ComponentSpec):
+    """A discriminator by registry name, with its parameters, inside another component's params
+    (an objective's local discriminator)."""
+
+    kind: ClassVar[str] = "discriminator"
+
+
 class WeightedComponentSpec(ComponentSpec):
     """A loss with its weight in the total."""
 

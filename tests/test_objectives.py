@@ -21,10 +21,19 @@ from faceoff_cut.patchnce import PatchSampler, patch_nce
 from faceoff_cyclegan.flow import random_flow, warp
 
 PREDICTOR = '"predictor": {"plugin": "unet", "params": {"num_downs": 5, "ngf": 4}}'
+LOCAL = '"local_discriminator": {"plugin": "patchgan", "params": {"ndf": 4, "n_layers": 1}}, "local_size": 12'
+MOUTH_MASKS = (
+    'mask={"provider": {"plugin": "synthetic", "params": {"mouth_weight": 2}}, "mode": "weight"}'
+)
 OBJECTIVES = {
     "recycle-gan": [f'objective={{"plugin": "recycle-gan", "params": {{{PREDICTOR}}}}}'],
     "cut": ['objective={"plugin": "cut", "params": {"num_patches": 32}}'],
     "fastcut": ['objective={"plugin": "fastcut", "params": {"num_patches": 32}}'],
+    "recycle-gan-local": [
+        f'objective={{"plugin": "recycle-gan", "params": {{{PREDICTOR}, {LOCAL}}}}}',
+        MOUTH_MASKS,
+    ],
+    "cyclegan-local": [f"objective.params={{{LOCAL}}}", MOUTH_MASKS],
     "cyclegan-defences": [
         'objective.params={"cycle_noise": 0.1, "pseudo": 1, "spatial": 1, "pool_size": 3}'
     ],

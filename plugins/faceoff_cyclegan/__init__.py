@@ -14,6 +14,7 @@ from faceoff.hookspecs import hookimpl
 from faceoff.objective import Curve, Description, Network, Translation
 from faceoff.spec import ComponentSpec
 from faceoff_cyclegan import guess
+from faceoff_cyclegan.local_params import LOCAL_TERMS, LocalParams, local_networks
 
 Norm = Literal["instance", "batch", "none"]
 _NORM = (
@@ -121,7 +122,7 @@ class MultiParams(BaseModel):
         return self
 
 
-class CycleGANParams(BaseModel):
+class CycleGANParams(LocalParams):
     """The CycleGAN objective's options (the reference's defaults). The cycle losses and their
     weight (lambda) are the spec's `losses.cycle`."""
 
@@ -189,6 +190,7 @@ def describe_cyclegan(params: CycleGANParams) -> Description:
             "G_BA": Network("generator", "generator"),
             "D_A": Network("discriminator", "discriminator"),
             "D_B": Network("discriminator", "discriminator"),
+            **local_networks(params),
         },
         translations={
             "a2b": Translation("G_AB", "A", "B", inverse="b2a"),
@@ -199,6 +201,7 @@ def describe_cyclegan(params: CycleGANParams) -> Description:
             "discriminator": ("D_A", "D_B"),
             "cycle and identity": ("cycle_A", "cycle_B", "idt_A", "idt_B"),
             "pseudo-supervision": ("pseudo_A", "pseudo_B", "spatial_A", "spatial_B"),
+            **({"local discriminators": LOCAL_TERMS} if params.local_discriminator else {}),
         },
         curves={
             "G": Curve("generator loss", ("G",)),
@@ -206,6 +209,7 @@ def describe_cyclegan(params: CycleGANParams) -> Description:
             "cycle": Curve("cycle-consistency loss", ("cycle_A", "cycle_B")),
         },
         shown=("G", "D_A", "D_B", "cycle_A"),
+        needs_masks=params.local_discriminator is not None,
     )
 
 

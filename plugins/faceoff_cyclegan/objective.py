@@ -23,6 +23,7 @@ from faceoff.losses import (
 from faceoff.objective import Context, Engine, Objective, set_requires_grad
 from faceoff.pool import ImagePool
 from faceoff_cyclegan.flow import random_flow, warp
+from faceoff_cyclegan.local import LocalDiscriminators
 from faceoff_cyclegan.two_way import TwoWay
 
 
@@ -35,6 +36,10 @@ class CycleGAN(TwoWay, nn.Module, Objective):
         self.G_AB, self.G_BA = networks["G_AB"], networks["G_BA"]
         self.D_A, self.D_B = networks["D_A"], networks["D_B"]
         self.networks = dict(networks)
+        self.local = None
+        if params.local_discriminator is not None:
+            self.D_A_local, self.D_B_local = networks["D_A_local"], networks["D_B_local"]
+            self.local = LocalDiscriminators(params, networks)
         self.adversarial: AdversarialLoss = context.build("losses.adversarial")
         self.cycle = nn.ModuleList(
             context.build(f"losses.cycle.{i}") for i in range(len(spec.losses.cycle))
@@ -51,8 +56,11 @@ class CycleGAN(TwoWay, nn.Module, Objective):
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         return {
             "G": [*self.G_AB.parameters(), *self.G_BA.parameters()],
-            "D": [*self.D_A.parameters(), *self.D_B.parameters()],
+            "D": [p for net in self._discriminators() for p in net.parameters()],
         }
+
+    def _discriminators(self) -> list[nn.Module]:
+        return [self.D_A, self.D_B, *(self.local.nets() if self.local else [])]
 
     def _reconstruction(
         self, output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None, scale: float
@@ -134,16 +142,19 @@ class CycleGAN(TwoWay, nn.Module, Objective):
         real_A, real_B = batch["A"], batch["B"]
         mask_A, mask_B = batch.get("mask_A"), batch.get("mask_B")
         idt = self.identity > 0
-        set_requires_grad([self.D_A, self.D_B], False)
+        set_requires_grad(self._discriminators(), False)
+        terms: dict[str, torch.Tensor] = {}
         with engine.autocast():
             made, targets = self._generate(real_A, real_B, engine)
             fake_B, fake_A = made["fake_B"], made["fake_A"]
             rec_A, rec_B = made["rec_A"], made["rec_B"]
             scores_B = scores(self.D_B, fake_B)
             scores_A = scores(self.D_A, fake_A)
+            if self.local:  # a translation's region is where its source's mask puts it
+                fakes = {"B": [(fake_B, mask_A)], "A": [(fake_A, mask_B)]}
+                terms.update(self.local.generator_terms(self.adversarial, fakes))
 
         engine.zero_grad("G")
-        terms: dict[str, torch.Tensor] = {}
         if idt:
             terms["idt_B"] = self._reconstruction(made["idt_B"], real_B, mask_B, self.identity)
             terms["idt_A"] = self._reconstruction(made["idt_A"], real_A, mask_A, self.identity)
@@ -159,7 +170,7 @@ class CycleGAN(TwoWay, nn.Module, Objective):
         engine.step("G")
         terms["G"] = loss_G
 
-        set_requires_grad([self.D_A, self.D_B], True)
+        set_requires_grad(self._discriminators(), True)
         # detached: with pool_size 0 the pool hands back its input as it is
         pooled_B = self.pool_B.query(fake_B.detach())
         pooled_A = self.pool_A.query(fake_A.detach())
@@ -173,7 +184,17 @@ class CycleGAN(TwoWay, nn.Module, Objective):
                 self.adversarial, self.D_A, real_A, pooled_A, engine.autocast
             )
             engine.backward(loss_D_A)
+            if self.local:
+                pairs = {
+                    "B": [((real_B, mask_B), (fake_B, mask_A))],
+                    "A": [((real_A, mask_A), (fake_A, mask_B))],
+                }
+                terms.update(
+                    self.local.discriminator_losses(
+                        self.adversarial, pairs, engine.autocast, engine.backward
+                    )
+                )
             engine.step("D")
-            clip_weights(self.adversarial, [self.D_A, self.D_B])
+            clip_weights(self.adversarial, self._discriminators())
         terms["D_A"], terms["D_B"] = loss_D_A, loss_D_B
         return {k: v.detach() for k, v in terms.items()}

@@ -99,6 +99,25 @@ class PuppetsParams(BaseModel):
     )
 
 
+class PuppetsMaskParams(BaseModel):
+    """Region weights of the puppets' ground-truth face masks (as the dlib provider's)."""
+
+    model_config = ConfigDict(extra="forbid")
+    extended: bool = Field(
+        False, description="Extend the face up over the forehead (the dlib provider's option)."
+    )
+    eye_weight: float = Field(
+        1.0, ge=1.0, le=16.0, description="Weight of the pixels inside the eyes; 1: none."
+    )
+    mouth_weight: float = Field(
+        1.0,
+        ge=1.0,
+        le=16.0,
+        description="Weight of the pixels inside the outer lips; 1: none. 2 gives a local "
+        "discriminator its region.",
+    )
+
+
 def build_puppets(params: PuppetsParams) -> Any:
     """Two real face photos animated by their landmarks, expression and pose known per frame.
 
@@ -113,3 +132,15 @@ def build_puppets(params: PuppetsParams) -> Any:
 @hookimpl
 def register_data_sources(register: Any) -> None:
     register("puppets", build_puppets, params=PuppetsParams, sequences=True)
+
+
+def build_puppets_masks(params: PuppetsMaskParams) -> Any:
+    """Each puppet frame's face mask from the landmarks it was drawn with (puppets source only)."""
+    from faceoff_puppets.masks import PuppetsMaskProvider
+
+    return PuppetsMaskProvider(params)
+
+
+@hookimpl
+def register_mask_providers(register: Any) -> None:
+    register("puppets", build_puppets_masks, params=PuppetsMaskParams)

@@ -30,12 +30,19 @@ class PuppetsSource:
         self._photos = None
         self._rendered: dict[int, dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]] = {}
 
-    def _sequence(self, size: int) -> dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]:
-        from faceoff_puppets.animate import make_puppet, render_frame, trajectory, working_side
+    def puppet(self, person: str, size: int):
+        """Person ``"A"``'s or ``"B"``'s photo prepared for frames of ``size`` px."""
+        from faceoff_puppets.animate import make_puppet, working_side
         from faceoff_puppets.photos import load_photos
 
         if self._photos is None:
             self._photos = load_photos(self.params.photos)
+        photo, p = self._photos["AB".index(person)], self.params
+        return make_puppet(photo.image, photo.landmarks, working_side(size), p.face, p.mouth)
+
+    def _sequence(self, size: int) -> dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]:
+        from faceoff_puppets.animate import render_frame, trajectory
+
         if size not in self._rendered:
             p = self.params
             n = p.frames + p.test_frames
@@ -43,10 +50,7 @@ class PuppetsSource:
             ranges |= p.model_dump(include={"shift", "zoom"})
             done = {}
             for index, person in enumerate("AB"):
-                photo = self._photos[index]
-                puppet = make_puppet(
-                    photo.image, photo.landmarks, working_side(size), p.face, p.mouth
-                )
+                puppet = self.puppet(person, size)
                 params = trajectory(p.seed, index, n, ranges)
                 frames = np.empty((n, size, size, 3), np.uint8)
                 for i in range(n):
@@ -73,6 +77,7 @@ class PuppetsSource:
                         "puppets_seed": p.seed,
                         "person": person,
                         "photo": self._photos[index].label,
+                        "puppets_params": p.model_dump(mode="json"),  # for the mask provider
                     },
                     segments=np.zeros(stop - start, np.int64),  # one continuous sequence
                 )

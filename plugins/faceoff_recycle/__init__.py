@@ -10,18 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from faceoff.hookspecs import hookimpl
 from faceoff.objective import Curve, Description, Layout, Network, Translation
 from faceoff.spec import GeneratorSpec
+from faceoff_cyclegan.local_params import LOCAL_TERMS, LocalParams, local_networks
 
 
 def _unet_256() -> GeneratorSpec:
     return GeneratorSpec(plugin="unet", params={"num_downs": 8, "ngf": 64})
 
 
-class RecycleGANParams(BaseModel):
+class RecycleGANParams(LocalParams):
     """Recycle-GAN's options; the recycle and recurrent losses are the spec's `losses.cycle`
     (default L1 x 10, the reference's lambda_A = lambda_B = 10)."""
 
@@ -60,6 +61,7 @@ def describe_recycle(params: RecycleGANParams) -> Description:
             "D_B": Network("discriminator", "discriminator"),
             "P_A": Network("generator", "objective.params.predictor", in_channels=6),
             "P_B": Network("generator", "objective.params.predictor", in_channels=6),
+            **local_networks(params),
         },
         translations={
             "a2b": Translation("G_AB", "A", "B", inverse="b2a"),
@@ -70,6 +72,7 @@ def describe_recycle(params: RecycleGANParams) -> Description:
             "generator": ("G", "G_AB", "G_BA"),
             "discriminator": ("D_A", "D_B"),
             "recycle and recurrent": ("recycle_A", "recycle_B", "recurrent_A", "recurrent_B"),
+            **({"local discriminators": LOCAL_TERMS} if params.local_discriminator else {}),
         },
         curves={
             "G": Curve("generator loss", ("G",)),
@@ -77,6 +80,7 @@ def describe_recycle(params: RecycleGANParams) -> Description:
             "recycle": Curve("recycle loss", ("recycle_A", "recycle_B")),
         },
         shown=("G", "D_A", "D_B", "recycle_A"),
+        needs_masks=params.local_discriminator is not None,
     )
 
 

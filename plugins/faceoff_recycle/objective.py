@@ -22,6 +22,7 @@ from faceoff.losses import (
 )
 from faceoff.objective import Context, Engine, Objective, set_requires_grad
 from faceoff.pool import ImagePool
+from faceoff_cyclegan.local import LocalDiscriminators, check_masks
 from faceoff_cyclegan.two_way import TwoWay
 
 
@@ -35,6 +36,10 @@ class RecycleGAN(TwoWay, nn.Module, Objective):
         self.P_A, self.P_B = networks["P_A"], networks["P_B"]
         self.D_A, self.D_B = networks["D_A"], networks["D_B"]
         self.networks = dict(networks)
+        self.local = None
+        if params.local_discriminator is not None:
+            self.D_A_local, self.D_B_local = networks["D_A_local"], networks["D_B_local"]
+            self.local = LocalDiscriminators(params, networks)
         self.adversarial: AdversarialLoss = context.build("losses.adversarial")
         self.losses = nn.ModuleList(
             context.build(f"losses.cycle.{i}") for i in range(len(spec.losses.cycle))
@@ -50,8 +55,11 @@ class RecycleGAN(TwoWay, nn.Module, Objective):
         makers = (self.G_AB, self.G_BA, self.P_A, self.P_B)
         return {
             "G": [p for net in makers for p in net.parameters()],
-            "D": [*self.D_A.parameters(), *self.D_B.parameters()],
+            "D": [p for net in self._discriminators() for p in net.parameters()],
         }
+
+    def _discriminators(self) -> list[nn.Module]:
+        return [self.D_A, self.D_B, *(self.local.nets() if self.local else [])]
 
     def _l1(self, output: torch.Tensor, target: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
         return total(
@@ -68,7 +76,7 @@ class RecycleGAN(TwoWay, nn.Module, Objective):
         a0, a1, a2 = A[:, 0], A[:, 1], A[:, 2]
         b0, b1, b2 = B[:, 0], B[:, 1], B[:, 2]
         idt = self.p.identity > 0
-        set_requires_grad([self.D_A, self.D_B], False)
+        set_requires_grad(self._discriminators(), False)
         with engine.autocast():
             fake_b0, fake_b1, *idt_b = engine.forward(self.G_AB, a0, a1, *([b0] if idt else []))
             fake_a0, fake_a1, *idt_a = engine.forward(self.G_BA, b0, b1, *([a0] if idt else []))
@@ -87,6 +95,12 @@ class RecycleGAN(TwoWay, nn.Module, Objective):
             if self.p.adversarial_p:
                 terms["P_A"] = self._gan(self.D_A, pred_a2)
                 terms["P_B"] = self._gan(self.D_B, pred_b2)
+            if self.local:
+                local = self._local_pairs(
+                    batch, (fake_a0, fake_a1, fake_a2), (fake_b0, fake_b1, fake_b2)
+                )
+                fakes = {d: [fake for _, fake in pairs] for d, pairs in local.items()}
+                terms.update(self.local.generator_terms(self.adversarial, fakes))
         engine.zero_grad("G")
         terms["recycle_A"] = self._l1(rec_a2, a2)
         terms["recycle_B"] = self._l1(rec_b2, b2)
@@ -100,7 +114,7 @@ class RecycleGAN(TwoWay, nn.Module, Objective):
         engine.step("G")
         terms["G"] = loss_G
 
-        set_requires_grad([self.D_A, self.D_B], True)
+        set_requires_grad(self._discriminators(), True)
         # Each real frame against a generated one: t, t+1, the translated prediction of t+2,
         # and the domain's own prediction of t+2 (the reference trains D on it always).
         pairs_B = [(b0, fake_b0), (b1, fake_b1), (b2, fake_b2), (b2, pred_b2)]
@@ -111,8 +125,14 @@ class RecycleGAN(TwoWay, nn.Module, Objective):
             engine.zero_grad("D")
             loss_D_B = self._discriminate(self.D_B, pooled_B, engine)
             loss_D_A = self._discriminate(self.D_A, pooled_A, engine)
+            if self.local:
+                terms.update(
+                    self.local.discriminator_losses(
+                        self.adversarial, local, engine.autocast, engine.backward
+                    )
+                )
             engine.step("D")
-            clip_weights(self.adversarial, [self.D_A, self.D_B])
+            clip_weights(self.adversarial, self._discriminators())
         terms["D_A"], terms["D_B"] = loss_D_A, loss_D_B
         return {k: v.detach() for k, v in terms.items()}
 
@@ -128,3 +148,18 @@ class RecycleGAN(TwoWay, nn.Module, Objective):
             engine.backward(loss)
             losses.append(loss.detach())
         return total(losses)
+
+    @staticmethod
+    def _local_pairs(
+        batch: Mapping[str, torch.Tensor],
+        fakes_a: tuple[torch.Tensor, ...],
+        fakes_b: tuple[torch.Tensor, ...],
+    ) -> dict[str, list[tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, ...]]]]:
+        """Per domain and frame of the clip, (real frame, its mask) against (translation, its
+        source's mask): a translation keeps its source's pose, so its region is there."""
+        A, B = batch["A"], batch["B"]
+        mask_A, mask_B = check_masks(batch.get("mask_A")), check_masks(batch.get("mask_B"))
+        return {
+            "B": [((B[:, t], mask_B[:, t]), (fakes_b[t], mask_A[:, t])) for t in range(3)],
+            "A": [((A[:, t], mask_A[:, t]), (fakes_a[t], mask_B[:, t])) for t in range(3)],
+        }
