@@ -21,7 +21,10 @@ from faceoff_cut.patchnce import PatchSampler, patch_nce
 from faceoff_cyclegan.flow import random_flow, warp
 
 PREDICTOR = '"predictor": {"plugin": "unet", "params": {"num_downs": 5, "ngf": 4}}'
-LOCAL = '"local_discriminator": {"plugin": "patchgan", "params": {"ndf": 4, "n_layers": 1}}, "local_size": 12'
+LOCAL = (
+    '"local_discriminator": {"plugin": "patchgan", "params": {"ndf": 4, "n_layers": 1}}, '
+    '"local_size": 12'
+)
 MOUTH_MASKS = (
     'mask={"provider": {"plugin": "synthetic", "params": {"mouth_weight": 2}}, "mode": "weight"}'
 )

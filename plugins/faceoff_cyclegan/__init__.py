@@ -14,7 +14,12 @@ from faceoff.hookspecs import hookimpl
 from faceoff.objective import Curve, Description, Network, Translation
 from faceoff.spec import ComponentSpec
 from faceoff_cyclegan import guess
-from faceoff_cyclegan.local_params import LOCAL_TERMS, LocalParams, local_networks
+from faceoff_cyclegan.local_params import (
+    LOCAL_TERMS,
+    LocalParams,
+    local_networks,
+    wants_local,
+)
 
 Norm = Literal["instance", "batch", "none"]
 _NORM = (
@@ -201,7 +206,7 @@ def describe_cyclegan(params: CycleGANParams) -> Description:
             "discriminator": ("D_A", "D_B"),
             "cycle and identity": ("cycle_A", "cycle_B", "idt_A", "idt_B"),
             "pseudo-supervision": ("pseudo_A", "pseudo_B", "spatial_A", "spatial_B"),
-            **({"local discriminators": LOCAL_TERMS} if params.local_discriminator else {}),
+            **({"local discriminators": LOCAL_TERMS} if wants_local(params) else {}),
         },
         curves={
             "G": Curve("generator loss", ("G",)),
@@ -209,7 +214,7 @@ def describe_cyclegan(params: CycleGANParams) -> Description:
             "cycle": Curve("cycle-consistency loss", ("cycle_A", "cycle_B")),
         },
         shown=("G", "D_A", "D_B", "cycle_A"),
-        needs_masks=params.local_discriminator is not None,
+        needs_masks=wants_local(params),
     )
 
 

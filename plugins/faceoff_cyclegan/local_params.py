@@ -42,9 +42,14 @@ class LocalParams(BaseModel):
     )
 
 
-def local_networks(params: LocalParams) -> dict[str, Network]:
+def wants_local(params: LocalParams | None) -> bool:
+    """Whether the params ask for local discriminators (None, as some readers pass: no)."""
+    return getattr(params, "local_discriminator", None) is not None
+
+
+def local_networks(params: LocalParams | None) -> dict[str, Network]:
     """The two local discriminators, when the params ask for them."""
-    if params.local_discriminator is None:
+    if params is None or params.local_discriminator is None:
         return {}
     slot = "objective.params.local_discriminator"
     return {name: Network("discriminator", slot, size=params.local_size) for name in LOCAL_NETWORKS}

@@ -15,7 +15,12 @@ from pydantic import ConfigDict, Field
 from faceoff.hookspecs import hookimpl
 from faceoff.objective import Curve, Description, Layout, Network, Translation
 from faceoff.spec import GeneratorSpec
-from faceoff_cyclegan.local_params import LOCAL_TERMS, LocalParams, local_networks
+from faceoff_cyclegan.local_params import (
+    LOCAL_TERMS,
+    LocalParams,
+    local_networks,
+    wants_local,
+)
 
 
 def _unet_256() -> GeneratorSpec:
@@ -72,7 +77,7 @@ def describe_recycle(params: RecycleGANParams) -> Description:
             "generator": ("G", "G_AB", "G_BA"),
             "discriminator": ("D_A", "D_B"),
             "recycle and recurrent": ("recycle_A", "recycle_B", "recurrent_A", "recurrent_B"),
-            **({"local discriminators": LOCAL_TERMS} if params.local_discriminator else {}),
+            **({"local discriminators": LOCAL_TERMS} if wants_local(params) else {}),
         },
         curves={
             "G": Curve("generator loss", ("G",)),
@@ -80,7 +85,7 @@ def describe_recycle(params: RecycleGANParams) -> Description:
             "recycle": Curve("recycle loss", ("recycle_A", "recycle_B")),
         },
         shown=("G", "D_A", "D_B", "recycle_A"),
-        needs_masks=params.local_discriminator is not None,
+        needs_masks=wants_local(params),
     )
 
 
