@@ -72,15 +72,17 @@ class LocalDiscriminators:
     def __init__(self, params: LocalParams, networks: Mapping[str, nn.Module]) -> None:
         self.D = {"A": networks["D_A_local"], "B": networks["D_B_local"]}
         self.weight, self.size = params.local_weight, params.local_size
-        self.checked = False
+        self.unchecked = 2  # the first step's masks of A and of B
 
     def nets(self) -> list[nn.Module]:
         return [self.D["A"], self.D["B"]]
 
-    def _masks(self, masks: torch.Tensor | None) -> torch.Tensor:
-        if not self.checked:
+    def masks(self, masks: torch.Tensor | None) -> torch.Tensor:
+        """The batch's masks; the first two (A's and B's, on the first step) checked by
+        check_masks, so no later step pays a device sync for it."""
+        if self.unchecked:
             check_masks(masks)
-            self.checked = True
+            self.unchecked -= 1
         return masks  # type: ignore[return-value]
 
     def generator_terms(
@@ -92,7 +94,7 @@ class LocalDiscriminators:
         for domain, name in (("B", "G_AB_local"), ("A", "G_BA_local")):
             judged = [
                 generator_adversarial(
-                    adversarial, scores(self.D[domain], cut(x, self._masks(m), self.size))
+                    adversarial, scores(self.D[domain], cut(x, self.masks(m), self.size))
                 )
                 for x, m in fakes[domain]
             ]

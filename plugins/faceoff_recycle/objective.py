@@ -22,7 +22,7 @@ from faceoff.losses import (
 )
 from faceoff.objective import Context, Engine, Objective, set_requires_grad
 from faceoff.pool import ImagePool
-from faceoff_cyclegan.local import LocalDiscriminators, check_masks
+from faceoff_cyclegan.local import LocalDiscriminators
 from faceoff_cyclegan.two_way import TwoWay
 
 
@@ -149,8 +149,8 @@ class RecycleGAN(TwoWay, nn.Module, Objective):
             losses.append(loss.detach())
         return total(losses)
 
-    @staticmethod
     def _local_pairs(
+        self,
         batch: Mapping[str, torch.Tensor],
         fakes_a: tuple[torch.Tensor, ...],
         fakes_b: tuple[torch.Tensor, ...],
@@ -158,7 +158,11 @@ class RecycleGAN(TwoWay, nn.Module, Objective):
         """Per domain and frame of the clip, (real frame, its mask) against (translation, its
         source's mask): a translation keeps its source's pose, so its region is there."""
         A, B = batch["A"], batch["B"]
-        mask_A, mask_B = check_masks(batch.get("mask_A")), check_masks(batch.get("mask_B"))
+        assert self.local is not None
+        mask_A, mask_B = (
+            self.local.masks(batch.get("mask_A")),
+            self.local.masks(batch.get("mask_B")),
+        )
         return {
             "B": [((B[:, t], mask_B[:, t]), (fakes_b[t], mask_A[:, t])) for t in range(3)],
             "A": [((A[:, t], mask_A[:, t]), (fakes_a[t], mask_B[:, t])) for t in range(3)],
