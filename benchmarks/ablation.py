@@ -58,6 +58,12 @@ TABLES = {
         "recycle-gan",
         "baseline-mouth",
         "recycle-gan-mouth",
+        "cyclegan-identity",
+        "cyclegan-noise-strong",
+        "cyclegan-identity-strong",
+        "recycle-gan-identity",
+        "cyclegan-identity-puppets",
+        "cyclegan-identity-96",
     ),
 }
 CONFIGS = tuple(dict.fromkeys(c for configs in TABLES.values() for c in configs))

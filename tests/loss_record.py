@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-QUICKSTART = ROOT / "examples" / "quickstart.json"
+QUICKSTART = ROOT / "tests" / "fixtures" / "quickstart-1500.json"
+"""The quickstart as the fixture was recorded with (CycleGAN, flips, cycle 10, identity 0.5): the
+fixture stays that run's, whatever ``examples/quickstart.json`` becomes."""
 LEGACY_RUN = ROOT / "tests" / "fixtures" / "run-0.1"
 """A run folder written by faceoff 0.1 (tiny networks, 2 steps): it must still resume and apply."""
 THREADS = 2
