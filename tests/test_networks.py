@@ -252,11 +252,14 @@ def test_unet_sizes_are_checked_when_the_spec_is_validated() -> None:
         spec(*unet, "generator.params.num_downs=4")
 
 
+NO_NORM = "discriminator.params.norm=none"
+
+
 def test_discriminator_sizes_are_checked_when_the_spec_is_validated() -> None:
     with pytest.raises(FaceoffError, match=r"patchgan with n_layers 3 needs images of at least 24"):
-        spec("data.load_size=20", "data.crop_size=20")
+        spec("data.load_size=20", "data.crop_size=20", "discriminator.params.n_layers=3")
     with pytest.raises(FaceoffError, match=r"patchgan with n_layers 3 needs images of at least 24"):
-        spec("data.load_size=20", "data.crop_size=20", "discriminator.params.norm=none")
+        spec("data.load_size=20", "data.crop_size=20", "discriminator.params.n_layers=3", NO_NORM)
     spec("data.load_size=20", "data.crop_size=20", 'discriminator={"plugin": "pixel"}')
     with pytest.raises(FaceoffError, match=r"discriminator.params.norm: Input should be"):
         spec("discriminator.params.norm=layer")

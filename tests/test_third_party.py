@@ -50,7 +50,7 @@ def test_spec_can_name_a_third_party_loss(cli, third_party) -> None:
     )
     assert done.returncode == 0, done.stderr
     cycle = json.loads(done.stdout)["losses"]["cycle"]
-    assert cycle == [{"plugin": "l2", "params": {"reduction": "mean"}, "weight": 10.0}]
+    assert cycle == [{"plugin": "l2", "params": {"reduction": "mean"}, "weight": 5.0}]
 
 
 def test_third_party_loss_is_unknown_without_its_distribution(cli) -> None:

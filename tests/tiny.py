@@ -45,9 +45,9 @@ def tiny_spec(*extra: str, registry=None):
     return load_spec(QUICKSTART, registry or get_registry(), [*TINY, *extra])
 
 
-def run_args(run: Path, overrides: list[str], *flags: str) -> list[str]:
-    """``run QUICKSTART --out RUN --no-progress FLAGS --set ...`` with the tiny overrides first."""
-    head = ["run", str(QUICKSTART), "--out", str(run), "--no-progress", *flags]
+def run_args(run: Path, overrides: list[str], *flags: str, spec: Path = QUICKSTART) -> list[str]:
+    """``run SPEC --out RUN --no-progress FLAGS --set ...`` with the tiny overrides first."""
+    head = ["run", str(spec), "--out", str(run), "--no-progress", *flags]
     return head + set_args([*TINY, *overrides])
 
 
