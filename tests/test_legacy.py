@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import loss_record
 import tiny
 from faceoff.cli import cli
 from faceoff.errors import FaceoffError
@@ -18,8 +19,7 @@ from faceoff.spec import load_spec, resolve
 
 FIXTURES = Path(__file__).parent / "fixtures"
 OLD_SPECS = sorted((FIXTURES / "specs-0.1").rglob("*.json"))
-QUICKSTART_0_1 = FIXTURES / "quickstart-1500.json"
-"""Today's form of the 0.1 quickstart (``examples/quickstart.json`` has changed since)."""
+QUICKSTART_0_1 = loss_record.QUICKSTART  # today's form of the 0.1 quickstart (pinned there)
 
 
 def invoke(*args: object):
@@ -28,8 +28,8 @@ def invoke(*args: object):
 
 @pytest.mark.parametrize("old", OLD_SPECS, ids=lambda p: str(p.relative_to(FIXTURES)))
 def test_a_0_1_spec_file_is_the_same_run_as_today_s(old: Path) -> None:
-    new = tiny.ROOT / "examples" / old.relative_to(FIXTURES / "specs-0.1")
-    new = QUICKSTART_0_1 if old.name == "quickstart.json" else new
+    today = tiny.ROOT / "examples" / old.relative_to(FIXTURES / "specs-0.1")
+    new = QUICKSTART_0_1 if old.name == "quickstart.json" else today
     assert "identity" in json.loads(old.read_text())["losses"]  # really the old form
     assert load_spec(old, get_registry()).to_dict() == load_spec(new, get_registry()).to_dict()
 
