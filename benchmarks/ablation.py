@@ -64,6 +64,9 @@ TABLES = {
         "recycle-gan-identity",
         "cyclegan-identity-puppets",
         "cyclegan-identity-96",
+        "cyclegan-identity-b1",
+        "recycle-gan-b1",
+        "fastcut-b1",
     ),
 }
 CONFIGS = tuple(dict.fromkeys(c for configs in TABLES.values() for c in configs))
