@@ -214,35 +214,53 @@ def _cell(stat: dict[str, Any], digits: int = 2) -> str:
     return text + (f" ± {stat['sd']:.{digits}f}" if stat["sd"] is not None else "")
 
 
+def _ideal_frames(spec: dict[str, Any], data: Any) -> Any:
+    """B redrawn with A's ground-truth test parameters by the source's own renderer."""
+    from functools import partial
+
+    import numpy as np
+
+    from faceoff.frames import center_crop, to_tensor
+
+    source = spec["data"]["source"]
+    truth = data.test_params[0]
+    count = len(data.test[0])
+    if source["plugin"] == "puppets":
+        from faceoff_puppets import PuppetsParams
+        from faceoff_puppets.animate import make_puppet, render_frame, working_side
+        from faceoff_puppets.photos import load_photos
+
+        params = PuppetsParams(**source.get("params", {}))
+        _, b = load_photos(params.photos)
+        side = working_side(data.load_size)
+        puppet = make_puppet(b.image, b.landmarks, side, params.face, params.mouth)
+        draw = partial(render_frame, puppet)
+    else:
+        from faceoff_synthetic.render import make_identities, render_frame
+
+        person_b = make_identities(source["params"]["seed"])[1]
+        draw = partial(render_frame, person_b)
+    values = [{k: float(v[i]) for k, v in truth.items()} for i in range(count)]
+    drawn = np.stack([draw(one, data.load_size) for one in values])
+    return center_crop(to_tensor(drawn), data.crop_size)
+
+
 def references(run: Path) -> dict[str, dict[str, Any]]:
     """The metrics' ends of the scale with the same judges: no face-off and the ideal one.
 
-    ``none``: the generator returns its input; ``ideal``: B redrawn by the renderer with A's
-    ground-truth expression and pose (what a perfect face-off would output).
+    ``none``: the generator returns its input; ``ideal``: B redrawn by the data source's
+    renderer (the synthetic people or the puppets) with A's ground-truth expression and pose
+    (what a perfect face-off would output).
     """
-    import numpy as np
-
     from faceoff.eval.core import measure
     from faceoff.eval.data import load_eval_data
-    from faceoff.frames import center_crop, to_tensor
-    from faceoff_synthetic.render import make_identities, render_frame
 
     spec = json.loads((run / "spec.json").read_text())
     data = load_eval_data(spec, str(run / "spec.json"))
-    truth = data.test_params[0]
-    seed = spec["data"]["source"]["params"]["seed"]
-    person_b = make_identities(seed)[1]
-    drawn = np.stack(
-        [
-            render_frame(person_b, {k: float(v[i]) for k, v in truth.items()}, data.load_size)
-            for i in range(len(data.test[0]))
-        ]
-    )
-    ideal = center_crop(to_tensor(drawn), data.crop_size)
     inputs = data.test[0]
     return {
         "none": measure(data, "a2b", inputs, inputs),
-        "ideal": measure(data, "a2b", ideal, None),
+        "ideal": measure(data, "a2b", _ideal_frames(spec, data), None),
     }
 
 

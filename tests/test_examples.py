@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from faceoff.cli import cli
 from faceoff.plugins import get_registry
 from faceoff.spec import load_spec
 from faceoff.train.run import train
@@ -76,3 +78,20 @@ def test_mask_examples_use_dlib_masks_in_the_papers_two_ways(name: str) -> None:
     assert spec["mask"]["mode"] == ("crop" if name == "mask-crop" else "weight")
     if name == "mask-weight":
         assert spec["losses"]["cycle"][0]["plugin"] == "masked-l1"
+
+
+def test_the_recycle_gan_example_is_the_measured_batch_1_configuration() -> None:
+    """examples/recycle-gan.json is what docs/results.md measured (recycle-gan-b1 without flips),
+    with the quickstart's device and precision; nothing else may drift from the measured spec."""
+    example = ROOT / "examples" / "recycle-gan.json"
+    result = CliRunner().invoke(cli, ["validate", str(example)])
+    assert result.exit_code == 0, result.output
+    ours = json.loads(example.read_text())
+    measured = json.loads((ROOT / "examples" / "ablation" / "recycle-gan-b1.json").read_text())
+    quickstart = json.loads((ROOT / "examples" / "quickstart.json").read_text())
+    assert ours["data"].pop("flip") is False
+    measured["data"].pop("flip")
+    assert ours["train"] == {**quickstart["train"], "batch_size": 1}
+    for part in ("train", "output"):
+        del ours[part], measured[part]
+    assert ours == measured
