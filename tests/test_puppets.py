@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from faceoff.cli import cli
@@ -155,3 +156,29 @@ def test_a_tiny_run_on_puppets_evaluates_with_expression_figures(
     shown = CliRunner().invoke(cli, ["eval", str(run), "--frames", "6"])
     assert shown.exit_code == 0, shown.output
     assert "mouth_open" in shown.output and "expression" in shown.output
+
+
+def test_the_ablation_reports_ideal_face_off_is_bs_puppet_with_as_parameters(photos) -> None:
+    """benchmarks/ablation.py's ideal row on a puppets run draws B's photo, not a cartoon."""
+    import sys
+
+    sys.path.insert(0, str(QUICKSTART.parents[1] / "benchmarks"))
+    import ablation
+
+    from faceoff.eval.data import load_eval_data
+
+    spec = json.loads(QUICKSTART.read_text())
+    spec["data"]["source"] = {"plugin": "puppets", "params": SMALL}
+    data = load_eval_data(spec, "puppets")
+    ideal = ablation._ideal_frames(spec, data)
+    a, b = (frames.float() for frames in data.test)
+    assert ideal.shape == data.test[1].shape and ideal.dtype == torch.uint8
+    to_b, to_a = ((ideal.float() - x).abs().mean() for x in (b, a))
+    assert to_b < to_a, (to_b, to_a)  # B's skin, hair and background, posed as A
+    colour = [x.mean(dim=(0, 2, 3)) for x in (ideal.float(), b, a)]
+    assert (colour[0] - colour[1]).abs().sum() < 0.75 * (colour[0] - colour[2]).abs().sum()
+    assert not torch.equal(ideal, data.test[1])  # with A's parameters, not B's own
+    cartoon = {**spec, "data": {**spec["data"], "source": {"plugin": "synthetic", "params": {}}}}
+    cartoon["data"]["source"]["params"] = {"seed": 0, **SMALL}
+    drawn = ablation._ideal_frames(cartoon, load_eval_data(cartoon, "synthetic"))
+    assert (drawn.float() - ideal.float()).abs().mean() > 20
