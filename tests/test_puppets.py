@@ -178,7 +178,7 @@ def test_the_ablation_reports_ideal_face_off_is_bs_puppet_with_as_parameters(pho
     colour = [x.mean(dim=(0, 2, 3)) for x in (ideal.float(), b, a)]
     assert (colour[0] - colour[1]).abs().sum() < 0.75 * (colour[0] - colour[2]).abs().sum()
     assert not torch.equal(ideal, data.test[1])  # with A's parameters, not B's own
-    cartoon = {**spec, "data": {**spec["data"], "source": {"plugin": "synthetic", "params": {}}}}
-    cartoon["data"]["source"]["params"] = {"seed": 0, **SMALL}
+    cartoon = json.loads(QUICKSTART.read_text())  # the synthetic people, same sizes
+    cartoon["data"]["source"]["params"].update(SMALL)
     drawn = ablation._ideal_frames(cartoon, load_eval_data(cartoon, "synthetic"))
     assert (drawn.float() - ideal.float()).abs().mean() > 20
