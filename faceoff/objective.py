@@ -21,6 +21,8 @@ readers of old runs call it), says:
 - ``layout``: the batches it trains on (:class:`Layout`).
 - ``panels``, ``curves``, ``shown``: how its loss terms are plotted and shown while training.
 - ``needs_masks``: it reads the batch's face masks itself (the spec must have them as weights).
+- ``masks_to_losses``: it passes those masks on to its reconstruction losses (``masked-l1``
+  needs them; without this flag a spec that uses it is refused).
 
 ``build(params, networks, context) -> Objective`` makes the objective: an ``nn.Module`` that also
 subclasses :class:`Objective`, holding ``networks`` (name -> the built ``nn.Module``) and whatever
@@ -140,6 +142,9 @@ class Description:
     needs_masks: bool = False
     """It reads the batch's ``mask_A``/``mask_B`` itself (a local discriminator finds its region
     there): the spec must then have a ``mask`` section in ``weight`` mode."""
+    masks_to_losses: bool = False
+    """It passes the batch's masks to its reconstruction losses (``loss(output, target, mask)``);
+    a loss that needs masks (``masked-l1``) is refused in an objective that does not."""
 
     def __post_init__(self) -> None:
         for name, translation in self.translations.items():
@@ -173,6 +178,7 @@ class Description:
             },
             shown=tuple(data.get("shown", ())),
             needs_masks=bool(data.get("needs_masks", False)),
+            masks_to_losses=bool(data.get("masks_to_losses", False)),
         )
 
 

@@ -378,11 +378,19 @@ def _check_masks(
     spec: Spec, components: dict[str, tuple[Component, BaseModel]], source: str
 ) -> None:
     """A loss (or objective) that needs masks gets them only from a mask section in ``weight``
-    mode."""
+    mode, and a loss only from an objective that passes them on."""
+    objective, params = components["objective"]
+    if not describe(objective, params).masks_to_losses:
+        for path, (component, _) in components.items():
+            if component.needs_mask:
+                raise FaceoffError(
+                    f"{source}: {path}.plugin: loss {component.name!r} needs face masks, but "
+                    f"objective {objective.name!r} does not pass masks to its losses; use a loss "
+                    "without masks (e.g. l1) or the cyclegan objective"
+                )
     if spec.mask is not None and spec.mask.mode == "weight":
         return
     how = "set mask.mode to 'weight'" if spec.mask else "add a 'mask' section"
-    objective, params = components["objective"]
     if describe(objective, params).needs_masks:
         raise FaceoffError(
             f"{source}: objective.params: objective {objective.name!r} with these params reads "

@@ -10,7 +10,7 @@ from faceoff.errors import FaceoffError
 from faceoff.plugins import get_registry
 from faceoff.spec import load_spec, resolve
 from faceoff.spec_file import apply_overrides, read_spec_file
-from tiny import QUICKSTART
+from tiny import QUICKSTART, ROOT
 
 
 def test_empty_spec_resolves_to_the_reference_defaults() -> None:
@@ -202,3 +202,15 @@ def test_optimizer_defaults_and_refusals() -> None:
     }
     with pytest.raises(FaceoffError, match=r"optimizer\.beta1: does not apply to rmsprop"):
         load_spec(QUICKSTART, get_registry(), ["optimizer.name=rmsprop"])
+
+
+def test_a_masked_loss_is_refused_in_an_objective_that_does_not_pass_masks_to_losses() -> None:
+    """Recycle-GAN calls its losses without masks: masked-l1 there would stop at the first step."""
+    mask = 'mask={"provider": {"plugin": "synthetic"}, "mode": "weight"}'
+    masked = 'losses.cycle=[{"plugin": "masked-l1", "weight": 10.0}]'
+    recycle = ROOT / "examples" / "recycle-gan.json"
+    with pytest.raises(
+        FaceoffError, match=r"losses\.cycle\.0\.plugin: .*'masked-l1'.*'recycle-gan'"
+    ):
+        load_spec(recycle, get_registry(), [mask, masked])
+    load_spec(QUICKSTART, get_registry(), [mask, masked])  # CycleGAN passes them on

@@ -215,6 +215,7 @@ def describe_cyclegan(params: CycleGANParams) -> Description:
         },
         shown=("G", "D_A", "D_B", "cycle_A"),
         needs_masks=wants_local(params),
+        masks_to_losses=True,  # cycle and identity terms get each domain's masks
     )
 
 
