@@ -214,7 +214,7 @@ def _cell(stat: dict[str, Any], digits: int = 2) -> str:
     return text + (f" ± {stat['sd']:.{digits}f}" if stat["sd"] is not None else "")
 
 
-def _ideal_frames(spec: dict[str, Any], data: Any) -> Any:
+def ideal_frames(spec: dict[str, Any], data: Any) -> Any:
     """B redrawn with A's ground-truth test parameters by the source's own renderer."""
     from functools import partial
 
@@ -260,7 +260,7 @@ def references(run: Path) -> dict[str, dict[str, Any]]:
     inputs = data.test[0]
     return {
         "none": measure(data, "a2b", inputs, inputs),
-        "ideal": measure(data, "a2b", _ideal_frames(spec, data), None),
+        "ideal": measure(data, "a2b", ideal_frames(spec, data), None),
     }
 
 

@@ -11,15 +11,11 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
+from ablation import ideal_frames  # the same ideal row as the ablation report's
 
 from faceoff.eval.core import measure
 from faceoff.eval.data import load_eval_data
-from faceoff.frames import center_crop, to_tensor
-from faceoff_puppets import PuppetsParams
-from faceoff_puppets.animate import make_puppet, render_frame, working_side
-from faceoff_puppets.photos import load_photos
 
 DATA = {
     "source": {"plugin": "puppets", "params": {"seed": 0, "frames": 2000, "test_frames": 200}},
@@ -35,15 +31,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     data = load_eval_data({"data": DATA}, "puppets")
-    params = PuppetsParams()
-    _, b = load_photos(None)
-    puppet = make_puppet(b.image, b.landmarks, working_side(72), params.face, params.mouth)
-    truth = data.test_params[0]
-    count = len(data.test[0])
-    rendered = [
-        render_frame(puppet, {k: float(v[i]) for k, v in truth.items()}, 72) for i in range(count)
-    ]
-    ideal = center_crop(to_tensor(np.stack(rendered)), 64)
+    ideal = ideal_frames({"data": DATA}, data)
     result = {
         "ideal": measure(data, "a2b", ideal, seed=args.seed, with_landmarks=False),
         "no_face_off": measure(data, "a2b", data.test[0], seed=args.seed, with_landmarks=False),

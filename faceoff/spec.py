@@ -380,7 +380,8 @@ def _check_masks(
     """A loss (or objective) that needs masks gets them only from a mask section in ``weight``
     mode, and a loss only from an objective that passes them on."""
     objective, params = components["objective"]
-    if not describe(objective, params).masks_to_losses:
+    described = describe(objective, params)
+    if not described.masks_to_losses:
         for path, (component, _) in components.items():
             if component.needs_mask:
                 raise FaceoffError(
@@ -391,7 +392,7 @@ def _check_masks(
     if spec.mask is not None and spec.mask.mode == "weight":
         return
     how = "set mask.mode to 'weight'" if spec.mask else "add a 'mask' section"
-    if describe(objective, params).needs_masks:
+    if described.needs_masks:
         raise FaceoffError(
             f"{source}: objective.params: objective {objective.name!r} with these params reads "
             f"face masks (a local discriminator finds its region there); {how} with a mask "

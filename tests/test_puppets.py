@@ -170,7 +170,7 @@ def test_the_ablation_reports_ideal_face_off_is_bs_puppet_with_as_parameters(pho
     spec = json.loads(QUICKSTART.read_text())
     spec["data"]["source"] = {"plugin": "puppets", "params": SMALL}
     data = load_eval_data(spec, "puppets")
-    ideal = ablation._ideal_frames(spec, data)
+    ideal = ablation.ideal_frames(spec, data)
     a, b = (frames.float() for frames in data.test)
     assert ideal.shape == data.test[1].shape and ideal.dtype == torch.uint8
     to_b, to_a = ((ideal.float() - x).abs().mean() for x in (b, a))
@@ -180,5 +180,5 @@ def test_the_ablation_reports_ideal_face_off_is_bs_puppet_with_as_parameters(pho
     assert not torch.equal(ideal, data.test[1])  # with A's parameters, not B's own
     cartoon = json.loads(QUICKSTART.read_text())  # the synthetic people, same sizes
     cartoon["data"]["source"]["params"].update(SMALL)
-    drawn = ablation._ideal_frames(cartoon, load_eval_data(cartoon, "synthetic"))
+    drawn = ablation.ideal_frames(cartoon, load_eval_data(cartoon, "synthetic"))
     assert (drawn.float() - ideal.float()).abs().mean() > 20
