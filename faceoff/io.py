@@ -87,10 +87,20 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with open(tmp_path, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp_path, target)
-    except OSError as exc:
+    except _write_errors() as exc:
         raise FaceoffError(f"{path}: cannot be written ({_reason(exc)})") from None
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _write_errors() -> tuple[type[Exception], ...]:
+    """The errors of a write that failed (a full disk, a file size limit, no permission):
+    OSError, and OSError wrapped in a writer's own type (safetensors' SafetensorError)."""
+    try:
+        from safetensors import SafetensorError
+    except ImportError:  # pragma: no cover (a core dependency)
+        return (OSError,)
+    return (OSError, SafetensorError)
 
 
 def umask() -> int:

@@ -40,4 +40,16 @@ class ImagePool:
         return torch.cat(self.images, 0) if self.images else None
 
     def load(self, images: torch.Tensor | None, device: torch.device) -> None:
+        """Restore :meth:`state`; a tensor that is no batch of up to ``size`` finite images
+        [N, C, H, W] is a ValueError, rather than a failure at the next query."""
+        if images is not None and (
+            images.dim() != 4
+            or not images.is_floating_point()
+            or len(images) > self.size
+            or not bool(images.isfinite().all())
+        ):
+            raise ValueError(
+                f"image pool: {images.dtype} {list(images.shape)}; expected up to {self.size} "
+                "finite images [N, C, H, W]"
+            )
         self.images = [] if images is None else [im.unsqueeze(0).to(device) for im in images]

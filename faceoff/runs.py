@@ -2,6 +2,7 @@
 
 A run folder (written by ``faceoff run``)::
 
+    .faceoff-run.json    which files the run writes (glob patterns): all that faceoff deletes
     spec.json            the resolved spec (every default filled in)
     plugins.json         which distribution and version provided each component
     metrics.jsonl        one line per logging interval
@@ -25,9 +26,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from faceoff.console import warn
 from faceoff.errors import FaceoffError
 from faceoff.io import regular_file
 from faceoff.objective import Description, Translation
+
+SPEC_FILE = "spec.json"
+PLUGINS_FILE = "plugins.json"
+MANIFEST = ".faceoff-run.json"
+LOCK = ".faceoff.lock"  # held (flock) by the run training in the folder
 
 FORMAT = "faceoff.run-checkpoint/2"
 FORMAT_V1 = "faceoff.run-checkpoint/1"
@@ -95,7 +102,25 @@ class Checkpoint:
 
     @property
     def step(self) -> int:
-        return int(self.metadata["step"])
+        """The steps it was trained for: a whole number, 1 or more (checked, as it decides
+        which checkpoints a resumed run writes over)."""
+        text = self.metadata.get("step")
+        if not isinstance(text, str) or not re.fullmatch(r"[0-9]{1,12}", text) or int(text) < 1:
+            raise FaceoffError(
+                f"{self.path}: damaged metadata (step {text!r}; expected a whole number >= 1)"
+            )
+        return int(text)
+
+    def check_step(self) -> int:
+        """:attr:`step`, checked against the file's name (``step_N.safetensors``): a resumed run
+        continues from the step its name promises, or not at all."""
+        named = _NAME.match(self.path.name)
+        if named and int(named.group(1)) != self.step:
+            raise FaceoffError(
+                f"{self.path}: damaged metadata (step {self.step}, but the file is named for "
+                f"step {int(named.group(1))})"
+            )
+        return self.step
 
     def _json(self, key: str) -> Any:
         try:
@@ -247,13 +272,29 @@ class RunFolder:
         """The rows of metrics.jsonl, checked to be a run's metrics."""
         if not self.metrics_path.is_file():
             raise FaceoffError(f"{self.path}: no metrics.jsonl; the run has not logged a step yet")
-        try:
-            lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
-            rows = [json.loads(line) for line in lines if line.strip()]
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise FaceoffError(f"{self.metrics_path}: cannot read ({exc})") from None
+        rows = read_metrics(self.metrics_path)
         if not rows:
             raise FaceoffError(f"{self.metrics_path}: no rows; the run has not logged a step yet")
         if not all(isinstance(r, dict) and "step" in r and "epoch" in r for r in rows):
             raise FaceoffError(f"{self.metrics_path}: rows without 'step' and 'epoch'")
         return rows
+
+
+def read_metrics(path: Path) -> list[Any]:
+    """The rows of a metrics.jsonl. It is appended to, so a crash or a full disk can leave its
+    last line torn: that line is dropped with a warning (a resumed run writes it again). A bad
+    line anywhere else is an error naming it."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FaceoffError(f"{path}: cannot read ({exc})") from None
+    numbered = [(i, line) for i, line in enumerate(lines, start=1) if line.strip()]
+    rows = []
+    for i, line in numbered:
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            if i != numbered[-1][0]:
+                raise FaceoffError(f"{path}: line {i} is not JSON ({exc})") from None
+            warn(f"{path}: its last line (line {i}) is torn, as by a crash or a full disk; dropped")
+    return rows

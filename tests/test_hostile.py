@@ -218,17 +218,6 @@ def test_stale_temporaries_are_cleared_on_resume(made: dict[str, Path], tmp_path
     assert result.steps == 4 and not stale.exists()
 
 
-def test_a_run_that_failed_before_its_first_checkpoint_runs_again(tmp_path: Path) -> None:
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "spec.json").write_text("{}")  # what a run killed at its first step leaves
-    (run / "samples").mkdir()
-    result = invoke(*run_args(run, ["train.max_steps=2"]))
-    assert result.exit_code == 0, result.output
-    assert "stopped before its first checkpoint" in result.output
-    assert list((run / "checkpoints").glob("step_*.safetensors"))
-
-
 def test_a_folder_in_use_by_another_run_is_refused(tmp_path: Path) -> None:
     import fcntl
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from faceoff import __version__
@@ -72,27 +73,45 @@ def _extra_state(checkpoint: Checkpoint, tensors: dict[str, torch.Tensor]) -> di
 
 
 def load_checkpoint(path: Path, objective: Objective, engine: Engine) -> int:
-    """Restore networks, optimisers, extra state and random state in place; the step."""
+    """Restore networks, optimisers, extra state and random state in place; the step. Every
+    part is checked before it is used, so a damaged file is one line naming it, never a run
+    that trains on (or writes over its checkpoints) from a state it cannot hold."""
     checkpoint = Checkpoint(path)
+    step = checkpoint.check_step()
     metadata = checkpoint.metadata
     try:
         tensors = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise FaceoffError(f"{path}: not a readable faceoff checkpoint ({exc})") from None
+    rng = _random_state(path, tensors, "rng.torch")
+    try:
         for name, net in objective.networks.items():
             prefix = f"net.{name}."
             weights = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
             net.load_state_dict(weights)
         engine.load_state(tensors, metadata)
-    except (RuntimeError, KeyError, ValueError) as exc:
+        objective.load_extra_state(_extra_state(checkpoint, tensors))
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
         raise FaceoffError(
-            f"{path}: does not fit this spec's networks ({' '.join(str(exc).split())[:300]})"
+            f"{path}: does not fit this spec's run ({' '.join(str(exc).split())[:300]})"
         ) from None
-    objective.load_extra_state(_extra_state(checkpoint, tensors))
-    torch.set_rng_state(tensors["rng.torch"])
+    torch.set_rng_state(rng)
     # "rng.data", in checkpoints from before batches were a pure function of the step, is unused
     cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
     if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(cuda_states)
-    return checkpoint.step
+    return step
+
+
+def _random_state(path: Path, tensors: Mapping[str, torch.Tensor], key: str) -> torch.Tensor:
+    """A random generator's state from the checkpoint, checked to be one (uint8, whole)."""
+    state, like = tensors.get(key), torch.get_rng_state()
+    if state is None or state.dtype != like.dtype or state.shape != like.shape:
+        found = "missing" if state is None else f"{state.dtype} {list(state.shape)}"
+        raise FaceoffError(
+            f"{path}: damaged random state {key} ({found}; expected uint8 [{like.numel()}])"
+        )
+    return state
 
 
 def prune_checkpoints(folder: Path, keep: int) -> None:

@@ -213,7 +213,9 @@ class Engine:
         return tensors, metadata
 
     def load_state(self, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> None:
-        """Restore :meth:`state` (random streams absent from an old checkpoint are left)."""
+        """Restore :meth:`state` (random streams absent from an old checkpoint are left). A state
+        that does not fit (a tensor of another shape, a stream's state cut short) is a
+        ValueError here, not a failure at the next step."""
         for group, opt in self.optimizers.items():
             prefix = f"opt_{group}."
             state: dict[int, dict[str, torch.Tensor]] = {}
@@ -221,14 +223,34 @@ class Engine:
                 if name.startswith(prefix):
                     _, index, key = name.split(".", 2)
                     state.setdefault(int(index), {})[key] = value
+            _check_optimizer_state(group, opt, state)
             groups = json.loads(metadata[f"opt_{group}.param_groups"])
             opt.load_state_dict({"state": state, "param_groups": groups})
         for name, generator in self.streams.items():
             if f"rng.{name}" in tensors:
-                generator.set_state(tensors[f"rng.{name}"])
+                saved, like = tensors[f"rng.{name}"], generator.get_state()
+                if saved.dtype != like.dtype or saved.shape != like.shape:
+                    raise ValueError(f"random stream rng.{name}: {saved.dtype} {list(saved.shape)}")
+                generator.set_state(saved)
 
     def reseed_streams(self, offset: int) -> None:
         """Fresh streams (seed + ``offset``): another process's resumed run, which cannot continue
         rank 0's streams."""
         for index, generator in enumerate(self.streams.values(), start=1):
             generator.manual_seed((self._stream_seed(index) + offset) % 2**63)
+
+
+def _check_optimizer_state(
+    group: str, opt: torch.optim.Optimizer, state: Mapping[int, Mapping[str, torch.Tensor]]
+) -> None:
+    """Each saved per-parameter tensor (Adam's moments, ...) has its parameter's shape."""
+    params = [p for g in opt.param_groups for p in g["params"]]
+    for index, entry in state.items():
+        if not 0 <= index < len(params):
+            raise ValueError(f"opt_{group}.{index}: the optimiser has {len(params)} parameters")
+        for key, value in entry.items():
+            if value.dim() > 0 and value.shape != params[index].shape:
+                raise ValueError(
+                    f"opt_{group}.{index}.{key}: {list(value.shape)}, the parameter is "
+                    f"{list(params[index].shape)}"
+                )

@@ -1,10 +1,10 @@
-"""The run folder as training sees it: one run at a time (a lock), refuse to mix two runs,
-check a resume, clear what a killed run left, write the files that describe a run."""
+"""The run folder as training sees it: one run at a time (a lock), refuse a folder holding the
+run's inputs or the user's files, refuse to mix two runs, check a resume, clear what a killed
+run left (only faceoff's files: :mod:`faceoff.train.owned`), write the files of a run."""
 
 from __future__ import annotations
 
 import contextlib
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,44 +14,49 @@ import torch
 from faceoff import __version__
 from faceoff.console import info
 from faceoff.errors import FaceoffError
-from faceoff.io import write_json
+from faceoff.io import Inputs, refuse_inputs, write_json
+from faceoff.masks import cache_root
 from faceoff.plugins import get_registry
-from faceoff.runs import Checkpoint, list_checkpoints, read_metadata
+from faceoff.runs import LOCK, PLUGINS_FILE, SPEC_FILE, Checkpoint, list_checkpoints
 from faceoff.spec import ResolvedSpec, resolve
 from faceoff.train.data import Data, load_data
 from faceoff.train.distributed import Dist
+from faceoff.train.owned import (
+    CORE,
+    describe,
+    inventory,
+    logger_patterns,
+    owned_patterns,
+    read_manifest,
+    remove,
+    write_manifest,
+)
 
-LOCK = ".faceoff.lock"  # held (flock) by the run training in the folder
 
-
-def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> Path | None:
-    """Refuse to mix two runs in one folder; return the checkpoint to resume from, if any.
-
-    Only checks: nothing is deleted or written here.
-    """
+def check_run_dir(
+    run_dir: Path, *, resume: bool, overwrite: bool, inputs: Inputs = ()
+) -> Path | None:
+    """Refuse a folder that holds an input of the run (in every mode), a folder that holds files
+    faceoff did not write (unless resuming: nothing is deleted then), and mixing two runs;
+    return the checkpoint to resume from, if any. Only checks: nothing is deleted or written."""
     if resume and overwrite:
         raise FaceoffError("--resume and --overwrite exclude each other")
     if run_dir.exists() and not run_dir.is_dir():
         raise FaceoffError(f"{run_dir}: exists and is not a folder")
+    refuse_inputs(run_dir, inputs)
     if resume:
-        found = list_checkpoints(run_dir / "checkpoints")
-        if not found:
-            raise FaceoffError(
-                f"{run_dir}: no checkpoint to resume from (checkpoints/step_*.safetensors)"
-            )
-        try:
-            read_metadata(found[-1])
-        except FaceoffError as exc:
-            offer = (
-                f"the previous one is {found[-2]}: move the broken file away to resume from it"
-                if len(found) > 1
-                else "there is no earlier checkpoint; use --overwrite to start again"
-            )
-            raise FaceoffError(f"{exc}; {offer}") from None
-        return found[-1]
-    if run_dir.exists() and any(p.name != LOCK for p in run_dir.iterdir()) and not overwrite:
-        if failed_start(run_dir):
-            return None  # nothing to resume: it is run again (write_run_files clears it)
+        return _resume_from(run_dir)
+    if not run_dir.is_dir():
+        return None
+    patterns = owned_patterns(run_dir, get_registry())
+    found = inventory(run_dir, patterns or ())
+    if found.foreign:
+        foreign = describe(found.foreign, run_dir)
+        raise FaceoffError(
+            f"{run_dir}: holds files that faceoff did not write ({foreign}); give --out another "
+            "folder, or move them out of this one"
+        )
+    if any(p.name != LOCK for p in found.owned) and not overwrite and not failed_start(run_dir):
         raise FaceoffError(
             f"{run_dir}: already holds a run; use --resume to continue it, "
             "--overwrite to replace it, or --out for a new folder"
@@ -59,12 +64,57 @@ def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> Path | Non
     return None
 
 
+def _resume_from(run_dir: Path) -> Path:
+    """The latest checkpoint, checked to be whole; a broken one names the one before it."""
+    found = list_checkpoints(run_dir / "checkpoints")
+    if not found:
+        raise FaceoffError(
+            f"{run_dir}: no checkpoint to resume from (checkpoints/step_*.safetensors)"
+        )
+    try:
+        checkpoint = Checkpoint(found[-1])
+        checkpoint.check_step()
+    except FaceoffError as exc:
+        offer = (
+            f"the previous one is {found[-2]}: move the broken file away to resume from it"
+            if len(found) > 1
+            else "there is no earlier checkpoint; use --overwrite to start again"
+        )
+        raise FaceoffError(f"{exc}; {offer}") from None
+    return found[-1]
+
+
 def failed_start(run_dir: Path) -> bool:
     """A run folder whose run stopped before its first checkpoint (it failed, or was killed):
     it has a spec.json but nothing to resume, so running it again loses no model."""
-    checkpoints = run_dir / "checkpoints"
-    saved = checkpoints.is_dir() and any(checkpoints.glob("step_*.safetensors"))
-    return (run_dir / "spec.json").is_file() and not saved
+    return (run_dir / SPEC_FILE).is_file() and not list_checkpoints(run_dir / "checkpoints")
+
+
+def run_inputs(resolved: ResolvedSpec) -> list[tuple[str, Path]]:
+    """What a run reads that a run folder could hold: the spec file, every file or folder a
+    component's params name (frames, model files), the frame and mask cache."""
+    found = [("the spec file", resolved.path)] if resolved.path is not None else []
+    for slot, (_, params) in resolved.components.items():
+        if slot.startswith("output."):
+            continue  # loggers' params name what they write, not what the run reads
+        for key, value in _strings(params.model_dump(mode="json")):
+            with contextlib.suppress(OSError, ValueError):
+                if Path(value).exists():
+                    found.append((f"{slot}.params.{key}", Path(value)))
+    if cache_root().exists():
+        found.append(("the frame and mask cache", cache_root()))
+    return found
+
+
+def _strings(data: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(data, str) and data:
+        yield prefix, data
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from _strings(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _strings(value, f"{prefix}.{i}" if prefix else str(i))
 
 
 @contextlib.contextmanager
@@ -111,32 +161,20 @@ def _flock(handle: Any, run_dir: Path) -> None:
 
 
 def clear_stale(run_dir: Path) -> list[Path]:
-    """Remove the hidden temporaries (``.name.XXXX.tmp.ext``) that a killed write left in the run
-    folder: only ever called while this run holds the folder's lock."""
-    stale = [
-        path
-        for folder in (run_dir, run_dir / "checkpoints", run_dir / "samples")
-        if folder.is_dir()
-        for path in folder.glob(".*.tmp*")
-        if path.is_file()
-    ]
+    """Remove the hidden temporaries (``.name.XXXX.tmp.ext``) that a killed write left beside
+    the run's files: only ever called while this run holds the folder's lock."""
+    found = inventory(run_dir, owned_patterns(run_dir, get_registry()) or CORE)
+    stale = [p for p in found.owned if p.name.startswith(".") and ".tmp" in p.name]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
 
 
 def _clear(run_dir: Path) -> None:
-    """Empty the run folder for a new run, keeping the folder itself and its lock."""
-    for path in run_dir.iterdir():
-        if path.name == LOCK:
-            continue
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-
-
-_DATA_SPEED_OPTIONS = ("cache", "cache_auto_gib")
+    """Remove the files an earlier run wrote here, and only those (the lock stays)."""
+    patterns = owned_patterns(run_dir, get_registry())
+    if patterns is not None:
+        remove(inventory(run_dir, patterns))
 
 
 _DATA_SPEED_OPTIONS = ("cache", "cache_auto_gib")
@@ -172,7 +210,9 @@ def prepare_folder(
     """The checks, then the data (the slow, failure-prone part) before anything is written."""
     if dist.device.type == "cuda":
         torch.backends.cudnn.benchmark = resolved.spec.train.cudnn_benchmark
-    resume_from = check_run_dir(run_dir, resume=resume, overwrite=overwrite)
+    resume_from = check_run_dir(
+        run_dir, resume=resume, overwrite=overwrite, inputs=run_inputs(resolved)
+    )
     if resume_from is not None:
         check_resume(resolved, resume_from)
     data = load_data(resolved)
@@ -187,17 +227,20 @@ def write_run_files(resolved: ResolvedSpec, run_dir: Path, dist: Dist, resume: b
     spec = resolved.spec
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        claims = [*CORE, *logger_patterns(resolved.to_dict(), resolved.registry or get_registry())]
         if resume:
             stale = clear_stale(run_dir)
             if stale:
                 info(f"removed {len(stale)} temporary file(s) a killed write left in {run_dir}")
+            claims += read_manifest(run_dir) or []
         elif any(p.name != LOCK for p in run_dir.iterdir()):
             if failed_start(run_dir):
                 info(f"{run_dir}: its run stopped before its first checkpoint; starting it again")
             _clear(run_dir)
-        write_json(run_dir / "spec.json", resolved.to_dict())
+        write_manifest(run_dir, claims)  # before anything else is written
+        write_json(run_dir / SPEC_FILE, resolved.to_dict())
         write_json(
-            run_dir / "plugins.json",
+            run_dir / PLUGINS_FILE,
             {"faceoff": __version__, "components": resolved.plugin_versions()},
         )
     if dist.active and dist.is_main:

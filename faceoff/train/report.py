@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from faceoff.io import atomic_path, write_bytes
+from faceoff.runs import read_metrics
 
 
 class MetricsLog:
@@ -20,10 +21,7 @@ class MetricsLog:
         self.path = path
 
     def rows(self) -> list[dict[str, Any]]:
-        if not self.path.is_file():
-            return []
-        lines = self.path.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
+        return read_metrics(self.path) if self.path.is_file() else []
 
     def truncate_after(self, step: int) -> None:
         """Drop rows past ``step`` (a resumed run repeats them from its checkpoint)."""
