@@ -77,9 +77,11 @@ class FindsLandmarks(Protocol):
 class FeatureTaps(Protocol):
     """A generator whose inner layers can be read, for objectives that compare features (CUT's
     PatchNCE): ``encode(x, layers)`` returns the outputs of those layers (indices into the
-    network's own layer sequence) for the batch ``x``; ``default_taps`` are the layers used when
-    a spec names none. The bundled ``resnet`` generator has it."""
+    network's own layer sequence) for the batch ``x``; ``taps`` are the layers it can read (a
+    spec naming another is refused at validation), ``default_taps`` those used when a spec names
+    none. The bundled ``resnet`` generator has it."""
 
+    taps: range
     default_taps: tuple[int, ...]
 
     def encode(self, x: Any, layers: tuple[int, ...]) -> list[Any]: ...

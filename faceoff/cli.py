@@ -165,7 +165,7 @@ def run(
         result = train(
             resolved, run_dir, resume=resume, overwrite=overwrite, show_progress=not no_progress
         )
-    from faceoff.train.distributed import is_main
+    from faceoff.train.distributed import is_main, world_size
 
     if not is_main():  # one summary, from rank 0
         if result.interrupted:
@@ -183,7 +183,7 @@ def run(
     table.add_row("metrics", str(result.run_dir / "metrics.jsonl"))
     stdout.print(table)
     if result.interrupted:
-        world = int(os.environ.get("WORLD_SIZE", "1"))
+        world = world_size()
         raise FaceoffError(
             f"interrupted at step {result.steps}; checkpoint written; continue with "
             f"faceoff run {spec} --out {result.run_dir} --resume"
@@ -202,10 +202,11 @@ def _run_in_processes(
     run_dir: Path,
 ) -> None:
     """``faceoff run --nproc N``: the same command in N processes on this machine; their code."""
+    from faceoff.train.distributed import world_size
     from faceoff.train.launch import launch
     from faceoff.train.run import check_run_dir
 
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if world_size() > 1:
         raise FaceoffError("--nproc: already running under torchrun; leave --nproc out")
     check_run_dir(run_dir, resume=resume, overwrite=overwrite)  # refuse before starting N
     args = [spec, "--out", str(run_dir)]

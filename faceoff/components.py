@@ -35,7 +35,7 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "loss": ("role", "needs_mask", "check_input", "optimizer", "weight"),
     "mask_provider": ("check_input", "cache_ignore"),
     "data_source": ("check_input", "sequences"),
-    "objective": ("describe", "check_input"),
+    "objective": ("describe", "check_input", "check_networks"),
     "logger": (),
 }
 """The registration options each kind takes, besides name, build, params and summary."""
@@ -81,6 +81,7 @@ class Component:
     composite: bool = False
     sequences: bool = False
     describe: Describe | None = None
+    check_networks: Callable[[Any, dict[str, Any]], str | None] | None = None
     registry: Registry | None = field(default=None, compare=False, repr=False)
 
     def input_problem(self, params: BaseModel, size: int) -> str | None:
@@ -144,6 +145,10 @@ class Register:
         (data sources): the source says which frames are consecutive (``Domain.segments``), so
         objectives that train on clips can use it; ``describe`` (objectives, required): see
         :mod:`faceoff.objective`.
+
+        ``check_networks(params, networks)`` (objectives): why these params do not fit the
+        objective's networks (name -> the network built on torch's meta device), phrased to
+        follow ``objective.params.`` (``"nce_layers: ..."``), or None.
         """
         label = f"{self.kind} {name!r}"
         if not isinstance(name, str) or not _NAME.match(name):
@@ -184,7 +189,7 @@ class Register:
             raise ValueError(f"{label}: only reconstruction losses have a default weight")
         if self.kind == "objective" and not callable(options.get("describe")):
             raise ValueError(f"{label}: an objective needs describe=, see faceoff.objective")
-        for key in ("check_input", "guess_params", "optimizer", "describe"):
+        for key in ("check_input", "guess_params", "optimizer", "describe", "check_networks"):
             if options.get(key) is not None and not callable(options[key]):
                 raise ValueError(f"{label}: {key} must be callable")
         if "cache_ignore" in options and (

@@ -51,8 +51,21 @@ class MaskProvider(Protocol):
 
 
 def cache_root() -> Path:
-    """``$FACEOFF_CACHE``, else ``~/.cache/faceoff``."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "faceoff")
+    """``$FACEOFF_CACHE``, else ``$XDG_CACHE_HOME/faceoff``, else ``~/.cache/faceoff``; a
+    FaceoffError when there is no home folder either (HOME unset and none in the password
+    database, as in some containers), instead of a cache in a folder named ``~``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg and os.path.isabs(xdg):  # the XDG spec: a relative path is ignored
+        return Path(xdg) / "faceoff"
+    home = os.path.expanduser("~")
+    if not os.path.isabs(home):
+        raise FaceoffError(
+            "no folder for faceoff's caches: HOME is not set and this user has no home folder "
+            f"in the password database; set {CACHE_ENV} (or XDG_CACHE_HOME) to a folder"
+        )
+    return Path(home) / ".cache" / "faceoff"
 
 
 def _file_stamps(params: dict[str, Any]) -> dict[str, list[int]]:

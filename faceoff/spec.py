@@ -19,7 +19,14 @@ from faceoff.components import Component
 from faceoff.errors import FaceoffError, call_plugin
 from faceoff.objective import Description
 from faceoff.plugins import Registry
-from faceoff.spec_file import apply_overrides, migrate, one_line, read_spec_file, shown
+from faceoff.spec_file import (
+    LEGACY_KEYS,
+    apply_overrides,
+    migrate,
+    one_line,
+    read_spec_file,
+    shown,
+)
 from faceoff.spec_models import (
     OPTIMIZER_DEFAULTS,
     ComponentSpec,
@@ -226,16 +233,24 @@ def check_values(value: Any, source: str, path: str = "") -> None:
         stack += [(f"{where}.{k}" if where else str(k), v) for k, v in reversed(items)]
 
 
-def resolve(raw: dict[str, Any], registry: Registry, source: str = "spec") -> ResolvedSpec:
+def resolve(
+    raw: dict[str, Any],
+    registry: Registry,
+    source: str = "spec",
+    moved: dict[str, str] | None = None,
+) -> ResolvedSpec:
     """Validate a raw spec in two passes and fill in every default.
 
     A spec in faceoff 0.1's form (``losses.identity``, ``train.pool_size``) is read as today's
-    (:func:`faceoff.spec_file.migrate`); the resolved spec is in today's form.
+    (:func:`faceoff.spec_file.migrate`); the resolved spec is in today's form. ``moved``: 0.1
+    keys the caller moved already (today's key -> 0.1's), so that an objective without the
+    option is refused naming the key the user wrote, not one they never saw.
     """
     source = shown(source)
     if not isinstance(raw, dict):
         raise FaceoffError(f"{source}: the spec must be a JSON object, not {type(raw).__name__}")
-    raw, moved = migrate(raw, source)
+    raw, found = migrate(raw, source)
+    moved = {**(moved or {}), **found}
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as exc:
@@ -277,6 +292,7 @@ def _check_moved(
 def _check_networks(components: dict[str, tuple[Component, BaseModel]], source: str) -> None:
     """Every network the objective builds comes from a slot of the spec of the right kind."""
     component, params = components["objective"]
+    built: dict[str, Any] = {}
     for name, network in describe(component, params).networks.items():
         found = components.get(network.slot)
         if found is None or found[0].kind != network.kind:
@@ -285,21 +301,26 @@ def _check_networks(components: dict[str, tuple[Component, BaseModel]], source: 
                 f"{source}: objective.plugin: objective {component.name!r} builds its network "
                 f"{name} from a {network.kind} at {network.slot}, and the spec has {have} there"
             )
-        if network.needs:
-            _check_capabilities(component.name, name, network, *found, source)
+        if network.needs or component.check_networks:
+            built[name] = _check_capabilities(component.name, name, network, *found, source)
         problem = network.size and found[0].input_problem(found[1], network.size)
         if problem:
             raise FaceoffError(
                 f"{source}: {network.slot}: {found[0].name} {one_line(problem)} (the objective's "
                 f"{name} sees {network.size} px regions); change its params or the region size"
             )
+    if component.check_networks:
+        who = f"objective {component.name!r} ({component.plugin.distribution}): check_networks"
+        problem = call_plugin(who, component.check_networks, params, built)
+        if problem:
+            raise FaceoffError(f"{source}: objective.params.{one_line(problem)}")
 
 
 def _check_capabilities(
     objective: str, name: str, network: Any, component: Component, params: BaseModel, where: str
-) -> None:
-    """Build the network on torch's meta device (no memory, no weights) and check that it has
-    what the objective needs of it."""
+) -> Any:
+    """Build the network on torch's meta device (no memory, no weights), check that it has
+    what the objective needs of it, and return it."""
     import torch
 
     from faceoff.capabilities import CAPABILITIES
@@ -315,6 +336,7 @@ def _check_capabilities(
                 f"a {network.kind} with the capability {need} (faceoff.capabilities: {what}...), "
                 f"and {component.name!r} has not"
             )
+    return built
 
 
 def _check_layout(components: dict[str, tuple[Component, BaseModel]], source: str) -> None:
@@ -433,7 +455,11 @@ def load_spec(
 ) -> ResolvedSpec:
     """Read, override and resolve a spec file."""
     raw = read_spec_file(path)
+    moved: dict[str, str] = {}
     if isinstance(raw, dict) and overrides:
-        raw, _ = migrate(raw, shown(path))  # 0.1 keys in the file first, so --set can change them
+        # 0.1 keys in the file first, so --set can change them; --set takes 0.1 keys too
+        raw, moved = migrate(raw, shown(path))
         raw = apply_overrides(raw, overrides)
-    return resolve(raw, registry, source=str(path))
+        written = (item.partition("=")[0].strip() for item in overrides)
+        moved |= {LEGACY_KEYS[key]: key for key in written if key in LEGACY_KEYS}
+    return resolve(raw, registry, source=str(path), moved=moved)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 MAX_SEED = 2**32 - 1  # as train.seed's (faceoff.spec_models.MAX_SEED): the judges' generators
@@ -38,13 +36,13 @@ def eval_command(run: str, direction: str, frames: int | None, seed: int, as_jso
     trained once per data set and seed, then cached. See docs/eval.md.
     """
     from faceoff.eval.core import evaluate
+    from faceoff.eval.report import table, to_json
 
     result = evaluate(run, direction=direction, frames=frames, seed=seed)
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        click.echo(to_json(result))
         return
     from faceoff.console import stdout
-    from faceoff.eval.report import table
 
     stdout.print(table(result))
 

@@ -82,11 +82,14 @@ _KEPT = 2  # data sets kept in memory
 _cache: dict[str, EvalData] = {}
 
 
-def _load(key: str, where: str) -> EvalData:
+def _load(spec: dict[str, Any], where: str) -> EvalData:
+    """The data of ``spec``, resolved with the run's own sections (its networks decide which
+    crop sizes are valid: a default 3-layer PatchGAN would refuse the 16 px crop of a run with
+    a 2-layer one), all but ``output`` (eval writes nothing)."""
     from faceoff.plugins import get_registry
     from faceoff.spec import resolve
 
-    resolved = resolve(json.loads(key), get_registry(), source=where)
+    resolved = resolve({k: v for k, v in spec.items() if k != "output"}, get_registry(), where)
     data = resolved.spec.data
     built = resolved.build("data.source")
     who = source_label(resolved.components["data.source"][0])
@@ -107,7 +110,8 @@ def _load(key: str, where: str) -> EvalData:
 
 
 def load_eval_data(spec: dict[str, Any], where: str) -> EvalData:
-    """The run's data, rebuilt from its spec through the plugin registry.
+    """The run's data, rebuilt from its spec (the run's spec.json, or only its ``data`` and
+    ``mask`` sections, the rest taking defaults) through the plugin registry.
 
     Kept in memory for the next call with the same data (evaluating many runs of one data set
     decodes or renders it once).
@@ -118,5 +122,5 @@ def load_eval_data(spec: dict[str, Any], where: str) -> EvalData:
     if key not in _cache:
         while len(_cache) >= _KEPT:
             _cache.pop(next(iter(_cache)))
-        _cache[key] = _load(key, where)
+        _cache[key] = _load(spec, where)
     return _cache[key]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
 from rich.markup import escape
@@ -19,6 +21,22 @@ _HINTS = {
     "cycle": "round trip back to the source; higher PSNR/SSIM = more of the input kept",
     "landmarks": "real-face landmark agreement between input and output (dlib)",
 }
+
+
+def to_json(result: dict[str, Any]) -> str:
+    """The result as strict JSON (RFC 8259 has no NaN or infinity): a non-finite number, a
+    metric that could not be measured, is null, as a metric not computed is."""
+
+    def finite(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: finite(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [finite(v) for v in value]
+        return value
+
+    return json.dumps(finite(result), indent=2, allow_nan=False)
 
 
 def _fmt(value: Any, digits: int = 3) -> str:

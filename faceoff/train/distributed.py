@@ -105,16 +105,66 @@ class Dist:
             self.owns_group = False
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+_MEANING = {
+    "WORLD_SIZE": "the number of processes",
+    "RANK": "this process's number",
+    "LOCAL_RANK": "this process's number on its machine",
+    "MASTER_PORT": "the port of rank 0",
+}
+_HINT = (
+    "torchrun sets it; to train in several processes use `faceoff run --nproc N` or torchrun, "
+    "to train in one unset it"
+)
+
+
+def _env_int(name: str, default: int, low: int = 0, high: int | None = None) -> int:
+    """The environment variable ``name`` as a whole number in [low, high] (``default`` when unset
+    or empty), or a FaceoffError naming it, read before torch.distributed reads it."""
+    text = os.environ.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < low or (high is not None and value > high):
+        bounds = f"{low} or more" if high is None else f"{low} to {high}"
+        raise FaceoffError(
+            f"environment variable {name}={text!r}: expected a whole number, {bounds} "
+            f"({_MEANING[name]}); {_HINT}"
+        )
+    return value
+
+
+def world_size() -> int:
+    """WORLD_SIZE, checked: 1 when unset (one process)."""
+    return _env_int("WORLD_SIZE", 1, low=1)
+
+
+def _rank(world: int) -> int:
+    """RANK, checked against the world (0 for one process, whatever RANK says)."""
+    if world <= 1:
+        return 0
+    return _env_int("RANK", 0, high=world - 1)
 
 
 def is_main() -> bool:
     """Whether this process is rank 0 (also before or after the process group exists)."""
     if torch_dist.is_available() and torch_dist.is_initialized():
         return torch_dist.get_rank() == 0
-    return _env_int("RANK", 0) == 0
+    return _rank(world_size()) == 0
+
+
+def _check_rendezvous(world: int) -> None:
+    """What ``init_process_group``'s ``env://`` needs besides the ranks: MASTER_ADDR and a
+    MASTER_PORT, so that it fails here in one line rather than in torch."""
+    for name, what in (("MASTER_ADDR", "the address"), ("MASTER_PORT", "the port")):
+        if not os.environ.get(name):
+            raise FaceoffError(
+                f"environment variable WORLD_SIZE={world} asks for {world} processes, and {name} "
+                f"({what} of rank 0) is not set; {_HINT.replace('sets it; ', 'sets both; ')}"
+            )
+    _env_int("MASTER_PORT", 0, low=1, high=65535)
 
 
 def setup(device: torch.device) -> Dist:
@@ -125,13 +175,14 @@ def setup(device: torch.device) -> Dist:
     Dist on ``device``, nothing initialised. A process group that already exists is used as it is
     (and left alone by :meth:`Dist.teardown`).
     """
-    world = _env_int("WORLD_SIZE", 1)
-    if torch_dist.is_available() and torch_dist.is_initialized():
-        world = torch_dist.get_world_size()
+    initialized = torch_dist.is_available() and torch_dist.is_initialized()
+    world = torch_dist.get_world_size() if initialized else world_size()
     if world <= 1:
         return Dist(device=device)
-    rank = _env_int("RANK", 0)
+    rank = torch_dist.get_rank() if initialized else _rank(world)
     local_rank = _env_int("LOCAL_RANK", rank)
+    if not initialized:
+        _check_rendezvous(world)
     if device.type == "cuda":
         if local_rank >= torch.cuda.device_count():
             raise FaceoffError(

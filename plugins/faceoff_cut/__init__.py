@@ -79,6 +79,23 @@ def describe_cut(params: CUTParams) -> Description:
     )
 
 
+def check_cut(params: CUTParams, networks: dict[str, Any]) -> str | None:
+    """``nce_layers`` must name layers the generator can tap (``FeatureTaps.taps``): another
+    would fail only at build, deep inside ``encode``."""
+    if not params.nce_layers:
+        return None
+    generator = networks["G"]
+    taps = generator.taps
+    wrong = [i for i in params.nce_layers if i not in taps]
+    if not wrong:
+        return None
+    return (
+        f"nce_layers: {wrong[0]} is not a layer of the spec's generator, which has layers "
+        f"{taps.start} to {taps.stop - 1}; name layers in that range, or leave nce_layers "
+        f"out for its default taps {list(generator.default_taps)}"
+    )
+
+
 def build_cut(params: CUTParams, networks: Any, context: Any) -> Any:
     """CUT (Park et al. 2020): a generator A -> B trained by PatchNCE and a GAN, no cycle."""
     from faceoff_cut.objective import CUT
@@ -95,5 +112,6 @@ def build_fastcut(params: FastCUTParams, networks: Any, context: Any) -> Any:
 
 @hookimpl
 def register_objectives(register: Any) -> None:
-    register("cut", build_cut, params=CUTParams, describe=describe_cut)
-    register("fastcut", build_fastcut, params=FastCUTParams, describe=describe_cut)
+    options = {"describe": describe_cut, "check_networks": check_cut}
+    register("cut", build_cut, params=CUTParams, **options)
+    register("fastcut", build_fastcut, params=FastCUTParams, **options)

@@ -153,6 +153,11 @@ class ResnetGenerator(nn.Module):
         return self.model(x)
 
     @property
+    def taps(self) -> range:
+        """The layers ``encode`` can read: every layer of ``model``."""
+        return range(len(self.model))
+
+    @property
     def default_taps(self) -> tuple[int, ...]:
         """CUT's choice, by what the layers are: the padded input, the two downsampling
         convolutions (before their norm), the first and the middle residual block (CUT's

@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from faceoff.console import warn
 from faceoff.errors import FaceoffError
 from faceoff.io import write_bytes
 from faceoff.masks import cache_root
@@ -116,18 +118,43 @@ def _cache_path(path: Path, box: Box | None) -> Path:
     return cache_root() / "puppets" / f"{h.hexdigest()}.json"
 
 
+def plausible(points: np.ndarray, shape: tuple[int, ...]) -> bool:
+    """68 finite (x, y) points on the photo, or near it: dlib may place a cut-off chin a little
+    past the edge, so a margin of a quarter of the photo's size is allowed on every side."""
+    if points.shape != (68, 2) or not np.isfinite(points).all():
+        return False
+    height, width = shape[:2]
+    low = -0.25 * np.array([width, height])
+    return bool(((points >= low) & (points <= -5 * low)).all())
+
+
+def _read_cached(cached: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The landmarks of a cache file if it holds plausible ones for a photo of ``shape``; a
+    damaged file is found again, one that holds NaN or points far off the photo with a
+    warning (they would warp the puppet into nonsense)."""
+    if not cached.is_file():
+        return None
+    try:
+        points = np.asarray(json.loads(cached.read_bytes())["landmarks"], np.float64)
+    except (OSError, ValueError, KeyError, TypeError, OverflowError):
+        return None  # unreadable or not landmarks: found again
+    if plausible(points, shape):
+        return points.astype(np.float32)
+    warn(
+        f"data source puppets: the cached landmarks {cached} are not 68 finite points on the "
+        "photo; finding them again"
+    )
+    return None
+
+
 def find_landmarks(image: np.ndarray, path: Path, box: Box | None = None) -> np.ndarray:
     """The 68 landmarks of the clearest face of the photo at ``path`` (float32 [68, 2]), in
     ``box`` if given, from the cache or found now and cached; FaceoffError naming the file
     without a face."""
     cached = _cache_path(path, box)
-    if cached.is_file():
-        try:
-            points = np.asarray(json.loads(cached.read_text())["landmarks"], np.float32)
-            if points.shape == (68, 2):
-                return points
-        except (ValueError, KeyError, TypeError):
-            pass  # a damaged cache file is found again
+    points = _read_cached(cached, image.shape)
+    if points is not None:
+        return points
     left, top = (0, 0) if box is None else box[:2]
     points = _clearest_face(image if box is None else image[box[1] : box[3], box[0] : box[2]])
     if points is not None:
@@ -148,7 +175,7 @@ def load_photos(photos: list[str] | None) -> tuple[Photo, Photo]:
         where = default_photos()
         params = ["default photo"] * 2
     else:
-        where = [(Path(p).expanduser(), Path(p).name, None) for p in photos]
+        where = [(Path(os.path.expanduser(p)), Path(p).name, None) for p in photos]
         params = [f"param photos[{i}]" for i in range(len(photos))]
     out = []
     for (path, label, box), param in zip(where, params):

@@ -7,6 +7,7 @@ cache) on first use; a missing photo file is refused when the source is built.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ class PuppetsSource:
     def __init__(self, params: PuppetsParams) -> None:
         self.params = params
         for i, photo in enumerate(params.photos or ()):
-            path = Path(photo).expanduser()
+            path = Path(os.path.expanduser(photo))  # left as it is without a home folder
             if not path.is_file():
                 raise FaceoffError(
                     f"data source puppets: param photos[{i}] {photo!r}: no such file"
