@@ -101,8 +101,9 @@ def run_inputs(resolved: ResolvedSpec) -> list[tuple[str, Path]]:
             with contextlib.suppress(OSError, ValueError):
                 if Path(value).exists():
                     found.append((f"{slot}.params.{key}", Path(value)))
-    if cache_root().exists():
-        found.append(("the frame and mask cache", cache_root()))
+    with contextlib.suppress(FaceoffError):  # no home folder: no cache to hold either
+        if cache_root().exists():
+            found.append(("the frame and mask cache", cache_root()))
     return found
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import importlib.util
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +60,7 @@ def shipped_predictor_candidates() -> list[Path]:
 def find_predictor(predictor: str | None) -> Path:
     """The predictor file to load: the given path, or the one ``face-recognition-models`` ships."""
     if predictor is not None:
-        path = Path(predictor).expanduser()
+        path = Path(os.path.expanduser(predictor))
         if not path.is_file():
             raise FaceoffError(
                 f"dlib shape predictor not found: {str(path)!r} is not a file; pass the path of "

@@ -138,7 +138,7 @@ class FcnMaskProvider:
         if params.weights is None:
             path, given = _pretrained(params.backbone), False
         else:
-            path, given = Path(params.weights).expanduser(), True
+            path, given = Path(os.path.expanduser(params.weights)), True
         what = f"fcn weights {str(path)!r}" + (" (the `weights` param)" if given else "")
         state = _read(path, what)
         # Built without any weights (no download), without the training-only auxiliary head.

@@ -8,6 +8,7 @@ anything; a missing pack is a FaceoffError naming the files and where they go.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +46,7 @@ class Settings:
 
 def pack_folder(root: str, pack: str) -> Path:
     """``<root>/models/<pack>``, the folder insightface's FaceAnalysis reads a pack from."""
-    return Path(root).expanduser() / "models" / pack
+    return Path(os.path.expanduser(root)) / "models" / pack
 
 
 def _candidates(folder: Path) -> list[Path]:
