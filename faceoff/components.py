@@ -36,7 +36,7 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "mask_provider": ("check_input", "cache_ignore"),
     "data_source": ("check_input", "sequences"),
     "objective": ("describe", "check_input", "check_networks"),
-    "logger": (),
+    "logger": ("writes",),
 }
 """The registration options each kind takes, besides name, build, params and summary."""
 
@@ -82,6 +82,7 @@ class Component:
     sequences: bool = False
     describe: Describe | None = None
     check_networks: Callable[[Any, dict[str, Any]], str | None] | None = None
+    writes: Callable[[Any], list[str]] | None = None
     registry: Registry | None = field(default=None, compare=False, repr=False)
 
     def input_problem(self, params: BaseModel, size: int) -> str | None:
@@ -144,7 +145,9 @@ class Register:
         ``cache_ignore`` (mask providers): params that do not change the masks; ``sequences``
         (data sources): the source says which frames are consecutive (``Domain.segments``), so
         objectives that train on clips can use it; ``describe`` (objectives, required): see
-        :mod:`faceoff.objective`.
+        :mod:`faceoff.objective`; ``writes(params)`` (loggers): the glob patterns, relative to the
+        run folder, of the files the logger writes there (``["tensorboard/events.*"]``), so that
+        faceoff may delete them again (it deletes no file it cannot name).
 
         ``check_networks(params, networks)`` (objectives): why these params do not fit the
         objective's networks (name -> the network built on torch's meta device), phrased to
@@ -189,7 +192,8 @@ class Register:
             raise ValueError(f"{label}: only reconstruction losses have a default weight")
         if self.kind == "objective" and not callable(options.get("describe")):
             raise ValueError(f"{label}: an objective needs describe=, see faceoff.objective")
-        for key in ("check_input", "guess_params", "optimizer", "describe", "check_networks"):
+        hooks = ("check_input", "guess_params", "optimizer", "describe", "check_networks", "writes")
+        for key in hooks:
             if options.get(key) is not None and not callable(options[key]):
                 raise ValueError(f"{label}: {key} must be callable")
         if "cache_ignore" in options and (

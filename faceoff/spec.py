@@ -80,6 +80,8 @@ class ResolvedSpec:
     spec: Spec
     components: dict[str, tuple[Component, BaseModel]]
     registry: Registry | None = None
+    path: Path | None = None
+    """The spec file it was read from (an input a run folder may not hold), if any."""
 
     @property
     def description(self) -> Description:
@@ -462,4 +464,6 @@ def load_spec(
         raw = apply_overrides(raw, overrides)
         written = (item.partition("=")[0].strip() for item in overrides)
         moved |= {LEGACY_KEYS[key]: key for key in written if key in LEGACY_KEYS}
-    return resolve(raw, registry, source=str(path), moved=moved)
+    resolved = resolve(raw, registry, source=str(path), moved=moved)
+    resolved.path = Path(path)
+    return resolved
