@@ -19,3 +19,14 @@ def pick_device(choice: str, where: str = "train.device") -> torch.device:
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(choice)
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is a device running out of memory: CUDA's OutOfMemoryError, the CPU
+    allocator's RuntimeError (``DefaultCPUAllocator: can't allocate memory``), or MemoryError."""
+    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text or "not enough memory" in text
+    )

@@ -14,15 +14,15 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from faceoff.errors import FaceoffError
 from faceoff.io import atomic_path, check_new_file, refuse_inputs
+from faceoff.video.generator import META_PREFIX, MIN_SIZE, OnnxGenerator, load_generator, session
 
-META_PREFIX = "faceoff."
+__all__ = ["ExportSummary", "OnnxGenerator", "export_onnx", "session"]
 
 
 @dataclass(frozen=True)
@@ -55,35 +55,6 @@ def _check_out(out: Path) -> None:
     check_new_file(out)
 
 
-def _takes(net: torch.nn.Module, size: int) -> bool:
-    try:
-        with torch.no_grad():
-            net(torch.zeros(1, 3, size, size))
-    except RuntimeError:
-        return False
-    return True
-
-
-def session(path: str | Path, device: str = "cpu") -> Any:
-    """An onnxruntime session, on CUDA when asked and onnxruntime has it, else the CPU."""
-    try:
-        import onnxruntime as ort
-    except ImportError as exc:
-        raise FaceoffError(
-            f"ONNX files run with onnxruntime ({exc}); pip install 'faceoff[insightface]'"
-        ) from None
-    providers = ["CPUExecutionProvider"]
-    if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
-        providers.insert(0, "CUDAExecutionProvider")
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    try:
-        return ort.InferenceSession(str(path), options, providers=providers)
-    except Exception as exc:  # onnxruntime raises its own types for a file that is no model
-        text = " ".join(str(exc).split())[:200]
-        raise FaceoffError(f"{path}: not an ONNX model onnxruntime can run ({text})") from None
-
-
 def export_onnx(
     source: str | Path,
     out: str | Path,
@@ -93,20 +64,23 @@ def export_onnx(
     opset: int = 17,
 ) -> ExportSummary:
     """Export the generator of a run (folder or checkpoint) or network file to ``out``, check
-    it with onnxruntime on a batch of two, and write it atomically (nothing on failure)."""
+    it with onnxruntime on a batch of two, and write it atomically (nothing on failure). A size
+    the generator does not give back unchanged is refused, naming the nearest that work."""
     import onnx
-
-    from faceoff.video.apply import load_generator
 
     out = Path(out)
     refuse_inputs(out, {"RUN": source})
     _check_out(out)
+    if Path(source).suffix.lower() == ".onnx":
+        raise FaceoffError(
+            f"{source}: is an ONNX file already; export takes a run folder, a run checkpoint "
+            "or a network file"
+        )
     gen = load_generator(source, direction)
     net = gen.net.eval().cpu()
     size = size or gen.size
-    if not _takes(net, size):
-        raise FaceoffError(f"{gen.source}: the generator cannot take {size} px; try --size")
-    dynamic = _takes(net, size + 4) and _takes(net, max(8, size - 4))
+    gen.check_size(size)
+    dynamic = gen.maps(size + 4) and (size - 4 < MIN_SIZE or gen.maps(size - 4))
     axes = {0: "batch", 2: "height", 3: "width"} if dynamic else {0: "batch"}
     example = torch.rand(1, 3, size, size) * 2 - 1
     with atomic_path(out) as tmp, warnings.catch_warnings():
@@ -137,29 +111,3 @@ def _difference(net: torch.nn.Module, path: Path, size: int) -> float:
         expected = net(images).numpy()
     got = session(path).run(None, {"image": images.numpy()})[0]
     return float(np.abs(got - expected).max())
-
-
-class OnnxGenerator(torch.nn.Module):
-    """An exported generator run by onnxruntime, called like the PyTorch network (float images
-    in [-1, 1], [N, 3, H, W] -> the same shape), for ``faceoff apply``."""
-
-    def __init__(self, path: str | Path, device: str = "cpu") -> None:
-        super().__init__()
-        self.path = Path(path)
-        self.session = session(self.path, device)
-        self.meta = {
-            k.removeprefix(META_PREFIX): v
-            for k, v in self.session.get_modelmeta().custom_metadata_map.items()
-            if k.startswith(META_PREFIX)
-        }
-        self.input = self.session.get_inputs()[0].name
-
-    @property
-    def size(self) -> int | None:
-        value = self.meta.get("size")
-        return int(value) if value and value.isdigit() else None
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        array = images.detach().float().cpu().numpy()
-        (out,) = self.session.run(None, {self.input: array})[:1]
-        return torch.from_numpy(out).to(images.device)

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import torch
 
+from faceoff.devices import out_of_memory
 from faceoff.errors import FaceoffError
 from faceoff.frames import to_float, to_tensor, to_uint8
 
@@ -46,8 +47,10 @@ def translate(
         try:
             out = net(images)
         except RuntimeError as exc:
-            if "out of memory" in str(exc).lower():
-                raise FaceoffError(f"out of memory on {device}; use a smaller --batch") from None
+            if out_of_memory(exc):
+                raise FaceoffError(
+                    f"out of memory on {device}; use a smaller --batch or --size"
+                ) from None
             text = str(exc).strip()
             first = text.splitlines()[0] if text else type(exc).__name__
             raise FaceoffError(

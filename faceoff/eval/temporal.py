@@ -3,11 +3,17 @@
 The temporal-stability ratio is the mean absolute frame-to-frame change of the outputs divided by
 that of the inputs (both on a [0, 1] scale): 1.0 is as steady as the input, above 1 the generator
 added flicker (the paper's "shaky and inconsistent between the frames").
+
+The warping error needs OpenCV's DIS optical flow, which refuses frames under 12 px and crashes
+(a segmentation fault) on some under 16 px; on frames smaller than :data:`FLOW_MIN_SIZE` it is
+not computed, and its report says why.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+FLOW_MIN_SIZE = 16  # the smallest side, in px, that the warping error's DIS flow is run on
 
 
 class Stability:
@@ -133,9 +139,15 @@ class WarpingError:
         self.previous: tuple[np.ndarray, np.ndarray] | None = None
         self.output_sum = self.input_sum = 0.0
         self.steps = 0
+        self.too_small: tuple[int, ...] | None = None  # the shape of a frame below the minimum
 
     def add(self, source: np.ndarray, result: np.ndarray) -> None:
         """One frame: the generator's input and its output (uint8, the same size)."""
+        chw = source.ndim == 3 and source.shape[0] == 3 and source.shape[-1] != 3
+        height, width = source.shape[1:] if chw else source.shape[:2]
+        if min(height, width) < FLOW_MIN_SIZE:
+            self.too_small, self.previous = (width, height), None
+            return
         if self.previous is not None:
             before_in, before_out = self.previous
             forward = dis_flow(before_in, source)
@@ -150,6 +162,13 @@ class WarpingError:
         self.previous = (source, result)
 
     def report(self) -> dict[str, object]:
+        if self.too_small is not None:
+            width, height = self.too_small
+            return {
+                "computed": False,
+                "reason": f"frames of {width}x{height} px; the optical flow needs "
+                f"{FLOW_MIN_SIZE} px or more on each side",
+            }
         if self.steps == 0:
             return {"computed": False, "reason": "needs at least 2 consecutive frames"}
         output, inputs = self.output_sum / self.steps, self.input_sum / self.steps

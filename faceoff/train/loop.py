@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from faceoff.devices import out_of_memory
 from faceoff.frames import to_uint8
 from faceoff.observers import Observer, RunInfo, StepInfo
 from faceoff.train.batches import move_batch
@@ -30,11 +31,11 @@ class LossNotFinite(Exception):
 
 
 class OutOfMemory(Exception):
-    """The device ran out of memory at ``step``."""
+    """``device`` ran out of memory at ``step`` (a GPU's, or the CPU's: RAM)."""
 
-    def __init__(self, step: int) -> None:
-        super().__init__(step)
-        self.step = step
+    def __init__(self, step: int, device: torch.device) -> None:
+        super().__init__(step, device)
+        self.step, self.device = step, device
 
 
 @dataclass
@@ -104,8 +105,10 @@ class Loop:
             engine.set_lr(lr)
             try:
                 terms = self.training.step(move_batch(next(batches), engine.device))
-            except torch.cuda.OutOfMemoryError:
-                raise OutOfMemory(step + 1) from None
+            except (RuntimeError, MemoryError) as exc:
+                if out_of_memory(exc):  # CUDA's, or the CPU allocator's RuntimeError
+                    raise OutOfMemory(step + 1, engine.device) from None
+                raise
             for k, v in terms.items():
                 sums[k] = sums[k] + v if k in sums else v.clone()
             count += 1

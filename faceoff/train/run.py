@@ -248,8 +248,9 @@ def _one_line_errors(resolved: ResolvedSpec, checkpoints: Checkpoints) -> Iterat
             f"{checkpoints.latest or 'none'}); try a lower optimizer.lr"
         ) from None
     except OutOfMemory as exc:
+        memory = "GPU memory" if exc.device.type == "cuda" else f"memory on {exc.device} (RAM)"
         raise FaceoffError(
-            f"out of GPU memory at step {exc.step} with train.batch_size "
+            f"out of {memory} at step {exc.step} with train.batch_size "
             f"{spec.train.batch_size} and data.crop_size {spec.data.crop_size}; lower one of "
             "them (or ngf/ndf)"
         ) from None

@@ -26,11 +26,16 @@ from typing import Any
 
 import cv2
 import numpy as np
-import torch
-from safetensors import safe_open
 
 from faceoff.console import progress, warn
-from faceoff.data.images import IMAGE_EXTENSIONS, list_images, resize_frames
+from faceoff.data.images import (
+    IMAGE_EXTENSIONS,
+    MAX_PIXELS,
+    check_pixels,
+    list_images,
+    read_image,
+    resize_frames,
+)
 from faceoff.devices import pick_device
 from faceoff.errors import FaceoffError
 from faceoff.eval.temporal import Stability, TemporalFlow, WarpingError
@@ -39,30 +44,18 @@ from faceoff.io import (
     check_new_file,
     check_new_folder,
     refuse_inputs,
-    regular_file,
     umask,
 )
-from faceoff.runs import FORMATS, Checkpoint, RunFolder
 from faceoff.translate import translate
 from faceoff.video.blend import Blend, paste
 from faceoff.video.boxes import read_boxes
+from faceoff.video.generator import MAX_SIZE, MIN_SIZE, Generator, load_generator
 from faceoff.video.io import VIDEO_EXTENSIONS, VideoWriter, check_decoded, frames, is_video, probe
-from faceoff.weights import FORMAT as NETWORK_FORMAT
-from faceoff.weights import load_network
 
-DEFAULT_SIZE = 256  # a network file carries no training size
+__all__ = ["ApplySummary", "Generator", "apply_video", "load_generator", "open_source"]
+
 DEFAULT_FPS = 25.0  # a folder of frames carries no rate
 H264_SUFFIXES = (".mp4", ".mov", ".mkv", ".m4v")  # containers that take H.264 from PyAV
-
-
-@dataclass(frozen=True)
-class Generator:
-    """The network to apply and where it came from."""
-
-    net: torch.nn.Module
-    source: Path  # the checkpoint or network file actually read
-    name: str  # the run's network name, or "generator" for a network file
-    size: int  # the default square input size (the run's data.crop_size, or 256)
 
 
 @dataclass
@@ -89,9 +82,11 @@ class ApplySummary:
 
     def _flow_parts(self) -> list[str]:
         parts = []
-        if self.warping.get("computed"):
-            w = self.warping
+        w = self.warping
+        if w.get("computed"):
             parts.append(f"warping error {w['output']:.5f} (input {w['input']:.5f})")
+        elif math.isfinite(self.stability) and w.get("reason"):  # measured, but not this
+            parts.append(f"warping error n/a ({w['reason']})")
         if self.tof.get("computed"):
             parts.append(f"tOF {self.tof['output']:.3f} px")
         return parts
@@ -115,56 +110,6 @@ class ApplySummary:
         return "; ".join(parts)
 
 
-def _peek_metadata(path: Path) -> dict[str, str]:
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            return handle.metadata() or {}
-    except Exception:  # load_network says what is wrong with it
-        return {}
-
-
-def load_generator(source: str | Path, direction: str = "a2b", device: str = "cpu") -> Generator:
-    """The generator of a run folder (latest checkpoint), a run checkpoint, a network file, or
-    an ONNX file from ``faceoff export`` (run by onnxruntime on ``device``): the network of the
-    run's objective's translation ``direction``."""
-    source = Path(source)
-    if source.suffix.lower() == ".onnx" and source.is_file():
-        from faceoff.export import OnnxGenerator
-
-        net = OnnxGenerator(source, device)
-        made = net.meta.get("direction", "a2b")
-        if direction != made:
-            warn(f"{source}: exported for {made}; --direction {direction} is ignored")
-        return Generator(
-            net, source, f"{net.meta.get('network', 'onnx')} (ONNX)", net.size or DEFAULT_SIZE
-        )
-    if source.is_dir():
-        checkpoint = RunFolder(source).latest(
-            hint="train it first (faceoff run) or give a checkpoint or network file"
-        )
-    elif not source.exists():
-        raise FaceoffError(f"{source}: no such run folder, checkpoint or network file")
-    else:
-        checkpoint = Checkpoint(regular_file(source, "a run folder, checkpoint or network file"))
-    metadata = _peek_metadata(checkpoint.path)
-    if metadata.get("format") == NETWORK_FORMAT:
-        if metadata.get("kind") != "generator":
-            raise FaceoffError(
-                f"{source}: holds a {metadata.get('kind')}, not a generator; give a "
-                "generator network file, a run checkpoint or a run folder"
-            )
-        if direction != "a2b":
-            warn(
-                f"{source}: a network file holds one generator; --direction {direction} is "
-                "ignored (import the other direction's weights to a file of its own)"
-            )
-        return Generator(load_network(source), source, "generator", DEFAULT_SIZE)
-    if metadata.get("format") not in FORMATS:
-        load_network(checkpoint.path)  # says what is wrong with the file
-    name = checkpoint.translation(direction).network
-    return Generator(checkpoint.load_network(name), checkpoint.path, name, checkpoint.crop_size)
-
-
 # ---- input ---------------------------------------------------------------------------------
 
 
@@ -177,6 +122,7 @@ class Source:
     fps: float | None
     files: list[Path] | None = None  # a folder's images
     skipped: list[Path] = field(default_factory=list)
+    max_pixels: int = MAX_PIXELS
 
     def read(self) -> Iterator[np.ndarray]:
         if self.files is None:
@@ -184,29 +130,32 @@ class Source:
                 yield frame
             return
         for file in self.files:
-            data = np.fromfile(file, dtype=np.uint8)
-            image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+            image = read_image(file, self.max_pixels)
             if image is None:
                 if file not in self.skipped:
                     self.skipped.append(file)
                 continue
-            yield cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+            yield image
 
 
-def open_source(path: str | Path) -> Source:
+def open_source(path: str | Path, max_pixels: int = MAX_PIXELS) -> Source:
+    """A video or a folder of frames to read; frames of more than ``max_pixels`` (from the
+    video's header, or every image's) are refused before any is decoded."""
     path = Path(path)
     if path.is_dir():
         files = list_images(path)
         if not files:
             raise FaceoffError(f"{path}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this folder")
-        return Source(path, len(files), None, files)
+        for file in files:
+            check_pixels(file, max_pixels)
+        return Source(path, len(files), None, files, max_pixels=max_pixels)
     if not path.exists():
         raise FaceoffError(f"{path}: no such video or folder of frames")
     if not is_video(path):
         raise FaceoffError(
             f"{path}: not a video ({', '.join(VIDEO_EXTENSIONS)}) or a folder of frames"
         )
-    info = probe(path)
+    info = probe(path, max_pixels)
     return Source(path, info.frames or None, info.fps)
 
 
@@ -344,6 +293,7 @@ def apply_video(
     size = size or gen.size
     rate = fps or frames_in.fps or DEFAULT_FPS
     net = gen.net.to(torch_device)
+    gen.check_size(size)
     locator = None
     if paste_back and boxes_file is None:
         from faceoff.video.faces import face_detector
@@ -353,7 +303,7 @@ def apply_video(
     started = time.perf_counter()
     meters = (Stability(), WarpingError(), TemporalFlow())
     missed = 0
-    with progress() if show_progress else _NoBar() as bar:
+    with _memory_advice(torch_device), progress() if show_progress else _NoBar() as bar:
         boxes = read_boxes(boxes_file, frames_in) if boxes_file is not None else None
         if locator is not None:
             boxes, missed = _locate_all(locator, frames_in, bar)
@@ -416,11 +366,21 @@ def apply_video(
     )
 
 
+@contextmanager
+def _memory_advice(device: Any) -> Iterator[None]:
+    """Frames that do not fit in memory (numpy's MemoryError; the network's is translate's) as
+    one line that says what to lower."""
+    try:
+        yield
+    except MemoryError:
+        raise FaceoffError(f"out of memory on {device}; use a smaller --batch or --size") from None
+
+
 def _check_numbers(batch: int, size: int | None, fps: float | None, preview: int) -> None:
     if batch < 1:
         raise FaceoffError(f"--batch {batch}: must be at least 1")
-    if size is not None and not 8 <= size <= 4096:
-        raise FaceoffError(f"--size {size}: expected 8 to 4096")
+    if size is not None and not MIN_SIZE <= size <= MAX_SIZE:
+        raise FaceoffError(f"--size {size}: expected {MIN_SIZE} to {MAX_SIZE}")
     if fps is not None and not fps > 0:
         raise FaceoffError(f"--fps {fps}: must be positive")
     if preview < 0:

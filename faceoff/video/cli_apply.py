@@ -49,7 +49,8 @@ class FiniteFloatRange(click.FloatRange):
     "--size",
     type=click.IntRange(8, 4096),
     default=None,
-    help="Square size given to the generator [default: the run's data.crop_size, else 256].",
+    help="Square size given to the generator, one it gives back unchanged [default: the run's "
+    "data.crop_size, else 256].",
 )
 @click.option(
     "--device",
@@ -179,7 +180,10 @@ def apply_command(
     help="Which of the run's translations to export.",
 )
 @click.option(
-    "--size", type=int, default=None, help="Square input size [default: the run's crop size]."
+    "--size",
+    type=click.IntRange(8, 4096),
+    default=None,
+    help="Square input size [default: the run's crop size]; one the network gives back unchanged.",
 )
 @click.option("--opset", type=click.IntRange(11, 21), default=17, show_default=True)
 def export_command(
@@ -190,11 +194,8 @@ def export_command(
     The model takes float images in [-1, 1], [N, 3, H, W] (any batch; any size the network
     takes), and `faceoff apply` runs the .onnx file as it runs a checkpoint.
     """
-    from faceoff.errors import FaceoffError
     from faceoff.export import export_onnx
 
-    if size is not None and not 8 <= size <= 4096:
-        raise FaceoffError(f"--size {size}: expected 8 to 4096")
     summary = export_onnx(run_or_checkpoint, output, direction=direction, size=size, opset=opset)
     click.echo(f"wrote {summary.out}: {summary.line()}")
 

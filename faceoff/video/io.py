@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from faceoff.console import warn
+from faceoff.data.images import MAX_PIXELS, check_frame_size
 from faceoff.errors import FaceoffError
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
@@ -31,8 +32,9 @@ def is_video(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_EXTENSIONS
 
 
-def probe(path: Path) -> VideoInfo:
-    """Open a video and read its header; a FaceoffError names the file if it cannot be read."""
+def probe(path: Path, max_pixels: int = MAX_PIXELS) -> VideoInfo:
+    """Open a video and read its header; a FaceoffError names the file if it cannot be read,
+    or, before a frame is decoded, if its frames have more than ``max_pixels``."""
     if not path.exists():
         raise FaceoffError(f"{path}: no such video")
     if not path.is_file():
@@ -42,6 +44,9 @@ def probe(path: Path) -> VideoInfo:
     try:
         if not capture.isOpened():
             raise FaceoffError(f"{path}: cannot be decoded as a video")
+        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        check_frame_size(path, width, height, max_pixels)
         ok, _ = capture.read()
         if not ok:
             raise FaceoffError(f"{path}: cannot be decoded as a video (no frame)")
@@ -51,8 +56,8 @@ def probe(path: Path) -> VideoInfo:
             path=path,
             frames=int(count) if 0 < count < 2**31 else 0,  # 0: the header does not say
             fps=fps if 0 < fps <= 1000 else 25.0,  # a damaged header's rate is not believed
-            width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
-            height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+            width=width,
+            height=height,
         )
     finally:
         capture.release()
