@@ -92,13 +92,24 @@ class Network:
 
 @dataclass(frozen=True)
 class Translation:
-    """What one of the objective's networks translates: ``source`` frames into ``target``'s
-    person (``"A"`` or ``"B"``); ``inverse`` names the translation back, for round trips."""
+    """What the objective's networks translate: ``source`` frames into ``target``'s person
+    (``"A"`` or ``"B"``); ``inverse`` names the translation back, for round trips. ``network`` is
+    one network's name, or a chain of them applied in order (``("encoder", "decoder_B")``: the
+    face-swap autoencoder's ``decoder_B(encoder(x))``)."""
 
-    network: str
+    network: str | tuple[str, ...]
     source: str
     target: str
     inverse: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.network, str):
+            object.__setattr__(self, "network", tuple(self.network))
+
+    @property
+    def chain(self) -> tuple[str, ...]:
+        """The networks applied in order (one, for a translation by one network)."""
+        return (self.network,) if isinstance(self.network, str) else self.network
 
     @property
     def source_index(self) -> int:
@@ -148,8 +159,11 @@ class Description:
 
     def __post_init__(self) -> None:
         for name, translation in self.translations.items():
-            if translation.network not in self.networks:
-                raise ValueError(f"translation {name!r}: no network {translation.network!r}")
+            if not translation.chain:
+                raise ValueError(f"translation {name!r}: an empty chain of networks")
+            for network in translation.chain:
+                if network not in self.networks:
+                    raise ValueError(f"translation {name!r}: no network {network!r}")
             if {translation.source, translation.target} != set(DOMAINS):
                 raise ValueError(f"translation {name!r}: source and target must be A and B")
             if translation.inverse is not None and translation.inverse not in self.translations:
