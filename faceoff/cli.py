@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
-import os
 import signal
 import sys
 import unicodedata
@@ -13,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.markup import escape
 from rich.table import Table
 
 from faceoff import __version__
-from faceoff.console import progress_bars, stdout
+from faceoff.console import flush_stdout, guard_streams, printable, progress_bars, stdout
 from faceoff.errors import FaceoffError
 from faceoff.spec_file import shown
 
@@ -41,8 +39,10 @@ class _Group(click.Group):
 
 
 def _fail(ctx: click.Context, message: str) -> None:
+    """``error: MESSAGE`` on one line: a line break or control character in it (a file name's)
+    is written as its escape."""
     with contextlib.suppress(OSError):  # stderr itself may be gone
-        click.echo(f"error: {' '.join(message.splitlines())}", err=True)
+        click.echo(f"error: {printable(message.strip())}", err=True)
     ctx.exit(2)
 
 
@@ -239,37 +239,14 @@ def schema(out: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON array, one object per component.")
 def list_plugins(as_json: bool) -> None:
     """The installed components by kind, and any plugin that failed to load."""
-    from faceoff.listing import plugin_rows
+    from faceoff.listing import plugin_rows, plugin_table
     from faceoff.plugins import get_registry
 
     rows = plugin_rows(get_registry())
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    stdout.print(_plugin_table(rows, stdout.width))
-
-
-def _plugin_table(rows: list[dict[str, Any]], width: int) -> Table:
-    """One line per component, fitted to ``width`` columns: the summary is cut short (with an
-    ellipsis) rather than wrapped, and below 110 columns the distribution and version (in
-    ``--json``) make room for it."""
-    wide = width >= 110
-    table = Table(title="faceoff plugins", expand=True)
-    table.add_column("kind", no_wrap=True)
-    table.add_column("name", no_wrap=True)
-    if wide:
-        table.add_column("distribution", no_wrap=True)
-        table.add_column("version", no_wrap=True)
-    table.add_column("summary", no_wrap=True, overflow="ellipsis", ratio=1)
-    table.add_column("status", no_wrap=True)
-    for row in rows:
-        ok = row["status"] == "ok"
-        name = row["name"] or f"({row['entry_point']})"
-        about = row["summary"] if ok else f"[red]{escape(str(row['error']))}[/]"
-        origin = [row["distribution"], row["version"]] if wide else []
-        status = "[green]ok[/]" if ok else "[red]broken[/]"
-        table.add_row(row["kind"] or "?", name, *origin, about, status)
-    return table
+    stdout.print(plugin_table(rows, stdout.width))
 
 
 @cli.command()
@@ -398,20 +375,14 @@ def main() -> None:
 
     SIGTERM is treated as Ctrl-C (training finishes its step and checkpoints; anything else
     stops, removing its half-written files); both exit 2 with one line. A result that cannot
-    be written to stdout (``faceoff schema > /dev/full``) is an error, not a silent success.
+    be written to stdout (``faceoff schema > /dev/full``, a stdout closed at start) is an
+    error, not a silent success. The streams first escape what they print and survive any
+    encoding (:func:`faceoff.console.guard_streams`).
     """
+    guard_streams()
     with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
         signal.signal(signal.SIGTERM, signal.default_int_handler)
-    code = _run_cli()
-    try:
-        sys.stdout.flush()
-    except OSError as exc:
-        _quiet_stdout()
-        if code == 0:  # else the command has already said what went wrong
-            with contextlib.suppress(OSError):
-                click.echo(f"error: writing the output: {exc.strerror or exc}", err=True)
-            code = 2
-    sys.exit(code)
+    sys.exit(flush_stdout(_run_cli()))
 
 
 def _run_cli() -> int:
@@ -424,13 +395,6 @@ def _run_cli() -> int:
             click.echo("error: interrupted", err=True)
         return 2
     return 0
-
-
-def _quiet_stdout() -> None:
-    """Point stdout at /dev/null so that the interpreter's last flush cannot fail again."""
-    with contextlib.suppress(OSError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

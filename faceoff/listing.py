@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.table import Table
+from rich.text import Text
+
 from faceoff.components import Component
+from faceoff.console import printable
 from faceoff.plugins import Registry, one_line
 
 
@@ -68,3 +72,27 @@ def _row(c: Component, error: str | None) -> dict[str, Any]:
         "error": error,
         "params": schema,
     }
+
+
+def plugin_table(rows: list[dict[str, Any]], width: int) -> Table:
+    """One line per component, fitted to ``width`` columns: the summary is cut short (with an
+    ellipsis) rather than wrapped, and below 110 columns the distribution and version (in
+    ``--json``) make room for it. Every cell is text (a plugin's ``[red]`` is not markup) and
+    the console escapes control characters in it."""
+    wide = width >= 110
+    table = Table(title="faceoff plugins", expand=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("name", no_wrap=True)
+    if wide:
+        table.add_column("distribution", no_wrap=True)
+        table.add_column("version", no_wrap=True)
+    table.add_column("summary", no_wrap=True, overflow="ellipsis", ratio=1)
+    table.add_column("status", no_wrap=True)
+    for row in rows:
+        ok = row["status"] == "ok"
+        name = row["name"] or f"({row['entry_point']})"
+        about = row["summary"] if ok else Text(printable(row["error"]), style="red")
+        origin = [row["distribution"], row["version"]] if wide else []
+        status = Text("ok", style="green") if ok else Text("broken", style="red")
+        table.add_row(row["kind"] or "?", name, *origin, about, status)
+    return table

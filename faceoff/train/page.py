@@ -4,16 +4,23 @@ The loss curves and every sample grid, newest first, with the step, the objectiv
 logged losses; redrawn with each sample grid, and reloading itself every minute while the run
 trains. A small script marks any picture that does not load (and counts those that do, in the
 body's ``data-loaded``).
+
+Every name on the page (the run folder's, a sample file's, a loss term's) is escaped for HTML
+and made printable (a byte of a name that is not UTF-8 shows as ``\\udcff``); an image's
+address is percent-encoded from the file name's bytes; the script writes names as text nodes.
 """
 
 from __future__ import annotations
 
 import html
+import os
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePath
+from urllib.parse import quote
 
 import numpy as np
 
+from faceoff.console import printable
 from faceoff.io import write_bytes
 from faceoff.observers import Observer, RunInfo
 
@@ -28,28 +35,43 @@ addEventListener("load", () => {
   let loaded = 0;
   for (const image of document.images) {
     if (image.complete && image.naturalWidth > 0) { loaded++; continue; }
-    image.insertAdjacentHTML("afterend",
-      '<p class="missing">missing: ' + image.getAttribute("src") + "</p>");
+    let name = image.getAttribute("src");
+    try { name = decodeURIComponent(name); } catch (e) {}  // bytes that are not UTF-8
+    const note = document.createElement("p");
+    note.className = "missing";
+    note.textContent = "missing: " + name;
+    image.after(note);
   }
   document.body.dataset.loaded = loaded;
 });
 </script>"""
 
 
+def _text(value: object) -> str:
+    """``value`` as HTML text or an attribute's value: printable, then escaped."""
+    return html.escape(printable(value))
+
+
+def _address(path: PurePath) -> str:
+    """A relative path as an ``src`` value: its bytes percent-encoded, so that the browser
+    loads the file of that name whatever its characters."""
+    return quote(os.fsencode(path.as_posix()))
+
+
 def render(run: RunInfo, grids: list[Path], row: Mapping[str, float] | None, done: bool) -> str:
     """The page's HTML for the grids written so far (paths inside the run folder)."""
-    name = html.escape(run.run_dir.name)
-    objective = html.escape(str(run.spec.get("objective", {}).get("plugin", "")))
+    name = _text(run.run_dir.name)
+    objective = _text(run.spec.get("objective", {}).get("plugin", ""))
     step = int(row["step"]) if row else run.start_step
     refresh = "" if done else '<meta http-equiv="refresh" content="60">'
     losses = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{v:.4f}</td></tr>"
+        f"<tr><td>{_text(k)}</td><td>{v:.4f}</td></tr>"
         for k, v in (row or {}).items()
         if k not in ("step", "epoch", "lr", "sec_per_step")
     )
     figures = "".join(
-        f'<figure><img src="{html.escape(p.relative_to(run.run_dir).as_posix())}" '
-        f'alt="samples at step {html.escape(p.stem)}"><figcaption>{html.escape(p.stem)}'
+        f'<figure><img src="{_address(p.relative_to(run.run_dir))}" '
+        f'alt="samples at step {_text(p.stem)}"><figcaption>{_text(p.stem)}'
         f"{' (latest)' if i == 0 else ''}</figcaption></figure>"
         for i, p in enumerate(reversed(grids))
     )
@@ -75,7 +97,7 @@ class RunPage(Observer):
         grids = sorted((run.run_dir / "samples").glob("step_*.png"))
         if run.is_main and grids:
             page = render(run, grids, self.row, done)
-            write_bytes(run.run_dir / "index.html", page.encode("utf-8"))
+            write_bytes(run.run_dir / "index.html", page.encode("utf-8", "backslashreplace"))
 
     def on_log(self, run: RunInfo, step: int, row: Mapping[str, float]) -> None:
         self.row = dict(row)

@@ -10,6 +10,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from faceoff.console import printable
 from faceoff.io import atomic_path, write_bytes
 from faceoff.runs import read_metrics
 
@@ -37,7 +38,10 @@ def plot_losses(
     rows: list[dict[str, Any]], path: Path, title: str, panels: Mapping[str, tuple[str, ...]]
 ) -> None:
     """Loss curves against steps, one panel per group of terms that the run logs (CycleGAN:
-    generator, discriminator, cycle and identity; the paper's Figure 7 per step)."""
+    generator, discriminator, cycle and identity; the paper's Figure 7 per step).
+
+    ``title`` (the run folder's name) and the terms are shown as plain text: printable (a byte
+    that is not UTF-8 as ``\\udcff``) and never read as mathtext (``$``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -55,13 +59,15 @@ def plot_losses(
         for term in terms:
             values = [row.get(term) for row in rows]
             if any(v is not None for v in values):
-                ax.plot(steps, [np.nan if v is None else v for v in values], label=term, lw=1.2)
-        ax.set_title(f"{label} loss")
+                plotted = [np.nan if v is None else v for v in values]
+                ax.plot(steps, plotted, label=printable(term), lw=1.2)
+        ax.set_title(f"{printable(label)} loss", parse_math=False)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
-    fig.suptitle(title, fontsize=10)
+            for text in ax.legend(fontsize=8).get_texts():
+                text.set_parse_math(False)
+    fig.suptitle(printable(title), fontsize=10, parse_math=False)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
