@@ -159,6 +159,10 @@ def run(
     from faceoff.train.run import train
 
     if nproc > 1:
+        from faceoff.train.folder import check_run_dir, run_inputs
+
+        # refused here, before N processes start
+        check_run_dir(run_dir, resume=resume, overwrite=overwrite, inputs=run_inputs(resolved))
         _run_in_processes(spec, out, overrides, resume, overwrite, no_progress, nproc, run_dir)
         return
     with progress_bars(not no_progress):  # every bar of the run: masks, frames, training
@@ -204,11 +208,9 @@ def _run_in_processes(
     """``faceoff run --nproc N``: the same command in N processes on this machine; their code."""
     from faceoff.train.distributed import world_size
     from faceoff.train.launch import launch
-    from faceoff.train.run import check_run_dir
 
     if world_size() > 1:
         raise FaceoffError("--nproc: already running under torchrun; leave --nproc out")
-    check_run_dir(run_dir, resume=resume, overwrite=overwrite)  # refuse before starting N
     args = [spec, "--out", str(run_dir)]
     args += [arg for item in overrides for arg in ("--set", item)]
     args += [flag for flag, on in (("--resume", resume), ("--overwrite", overwrite)) if on]

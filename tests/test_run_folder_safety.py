@@ -63,7 +63,7 @@ def user_folder(root: Path) -> Path:
 def test_a_run_into_the_folder_of_its_spec_is_refused_and_nothing_is_lost(tmp_path: Path) -> None:
     folder = user_folder(tmp_path)
     before = snapshot(folder)
-    for flags in ((), ("--overwrite",)):
+    for flags in ((), ("--overwrite",), ("--nproc", "2")):
         line = refused(*run_args(folder, [], *flags, spec=folder / "spec.json"))
         assert "holds the spec file" in line and str(folder) in line
         assert snapshot(folder) == before
