@@ -158,6 +158,13 @@ def _section(name: str, key: str):
     return lambda e: e.get(name, {}).get(key)
 
 
+FIDELITY_COLUMNS = (
+    ("fidelity_ssim", "fidelity SSIM", _section("fidelity", "ssim")),
+    ("fidelity_psnr", "fidelity PSNR", _section("fidelity", "psnr")),
+    ("detail", "detail", _section("fidelity", "detail")),
+)
+"""Against the ideal face-off (``faceoff eval``'s ``fidelity``; n/a in an eval.json made
+before it: ``--stage eval --force``)."""
 PAPER_COLUMNS = (
     ("expression", "expression error", lambda e: e["expression"].get("translated")),
     ("identity", "identity", lambda e: e["identity"].get("score")),
@@ -165,6 +172,7 @@ PAPER_COLUMNS = (
     ("psnr", "cycle PSNR", lambda e: e["cycle"].get("psnr")),
     ("ssim", "cycle SSIM", lambda e: e["cycle"].get("ssim")),
     ("mouth_corr", "mouth corr.", lambda e: e["landmarks"].get("mouth_corr")),
+    *FIDELITY_COLUMNS,
 )
 OBJECTIVE_COLUMNS = (
     ("expression", "expression error", lambda e: e["expression"].get("translated")),
@@ -175,6 +183,7 @@ OBJECTIVE_COLUMNS = (
     ("warping", "warping error x1e4", lambda e: _scaled(_section("warping", "output")(e))),
     ("warping_ratio", "warping / input's", _section("warping", "ratio")),
     ("tof", "tOF (px)", _section("tof", "output")),
+    *FIDELITY_COLUMNS,
 )
 COLUMN_SETS = {
     "paper": PAPER_COLUMNS,
@@ -182,7 +191,7 @@ COLUMN_SETS = {
     "quality": OBJECTIVE_COLUMNS,
 }
 """(key, table header, how to read it from an eval result)."""
-_DIGITS = {"psnr": 1, "warping": 2, "tof": 2, "nce": 2}
+_DIGITS = {"psnr": 1, "fidelity_psnr": 1, "warping": 2, "tof": 2, "nce": 2}
 
 
 def _scaled(value: float | None, factor: float = 1e4) -> float | None:
@@ -215,34 +224,17 @@ def _cell(stat: dict[str, Any], digits: int = 2) -> str:
 
 
 def ideal_frames(spec: dict[str, Any], data: Any) -> Any:
-    """B redrawn with A's ground-truth test parameters by the source's own renderer."""
-    from functools import partial
+    """B redrawn with A's ground-truth test parameters by the data source itself, prepared as
+    eval's frames (``EvalData.ideal``: any source with ``faceoff.capabilities.RendersPeople``).
 
-    import numpy as np
-
-    from faceoff.frames import center_crop, to_tensor
-
-    source = spec["data"]["source"]
-    truth = data.test_params[0]
-    count = len(data.test[0])
-    if source["plugin"] == "puppets":
-        from faceoff_puppets import PuppetsParams
-        from faceoff_puppets.animate import make_puppet, render_frame, working_side
-        from faceoff_puppets.photos import load_photos
-
-        params = PuppetsParams(**source.get("params", {}))
-        _, b = load_photos(params.photos)
-        side = working_side(data.load_size)
-        puppet = make_puppet(b.image, b.landmarks, side, params.face, params.mouth)
-        draw = partial(render_frame, puppet)
-    else:
-        from faceoff_synthetic.render import make_identities, render_frame
-
-        person_b = make_identities(source["params"]["seed"])[1]
-        draw = partial(render_frame, person_b)
-    values = [{k: float(v[i]) for k, v in truth.items()} for i in range(count)]
-    drawn = np.stack([draw(one, data.load_size) for one in values])
-    return center_crop(to_tensor(drawn), data.crop_size)
+    ``data`` was loaded from ``spec`` (``load_eval_data``) and knows its source; ``spec`` is
+    kept for the callers that pass both.
+    """
+    del spec
+    ideal = data.ideal(0)
+    if isinstance(ideal, str):
+        raise SystemExit(f"no ideal face-off: {ideal}")
+    return ideal
 
 
 def references(run: Path) -> dict[str, dict[str, Any]]:
@@ -250,7 +242,7 @@ def references(run: Path) -> dict[str, dict[str, Any]]:
 
     ``none``: the generator returns its input; ``ideal``: B redrawn by the data source's
     renderer (the synthetic people or the puppets) with A's ground-truth expression and pose
-    (what a perfect face-off would output).
+    (what a perfect face-off would output; its fidelity to itself reads SSIM 1, detail 1).
     """
     from faceoff.eval.core import measure
     from faceoff.eval.data import load_eval_data

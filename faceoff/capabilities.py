@@ -74,6 +74,20 @@ class FindsLandmarks(Protocol):
 
 
 @runtime_checkable
+class RendersPeople(Protocol):
+    """A data source that draws its people from ground truth, so the true face-off is known:
+    ``render_person(person, params, size)`` is person ``"A"``'s or ``"B"``'s frames drawn with
+    ``params`` (name -> float array [N], the names of its own ``Domain.params``), uint8 RGB
+    [N, size, size, 3]. For the same parameters these must be the very frames ``load`` gives,
+    and the same on every call. ``faceoff eval`` draws the target with the source frames'
+    parameters and measures the translation's fidelity to it (``synthetic``, ``puppets``)."""
+
+    def render_person(
+        self, person: str, params: Mapping[str, np.ndarray], size: int
+    ) -> np.ndarray: ...
+
+
+@runtime_checkable
 class FeatureTaps(Protocol):
     """A generator whose inner layers can be read, for objectives that compare features (CUT's
     PatchNCE): ``encode(x, layers)`` returns the outputs of those layers (indices into the

@@ -31,9 +31,11 @@ def eval_command(run: str, direction: str, frames: int | None, seed: int, as_jso
     """Face-off quality of RUN's latest checkpoint on its test frames.
 
     Expression transfer (a probe trained on the target's real frames reads the ground truth back
-    from the outputs; synthetic data only), identity (an A-vs-B classifier), temporal stability,
-    cycle reconstruction and, for real faces, landmark agreement. The probe and classifier are
-    trained once per data set and seed, then cached. See docs/eval.md.
+    from the outputs; synthetic data only), identity (an A-vs-B classifier), fidelity to the true
+    face-off (SSIM, PSNR and detail against the target redrawn with the source's ground truth,
+    where the data source can draw it), temporal stability, cycle reconstruction and, for real
+    faces, landmark agreement. The probe and classifier are trained once per data set and seed,
+    then cached. See docs/eval.md.
     """
     from faceoff.eval.core import evaluate
     from faceoff.eval.report import table, to_json

@@ -1,4 +1,4 @@
-"""Face-off quality of a trained run on its test frames: expression, identity, stability, cycle.
+"""Face-off quality of a run on its test frames: expression, identity, fidelity, stability, cycle.
 
 :func:`evaluate` loads a run's latest checkpoint and data; :func:`measure` scores any outputs
 (so a hand-made or ideal "generator" can be scored the same way). Every metric section has
@@ -16,6 +16,8 @@ import torch
 from faceoff.errors import FaceoffError
 from faceoff.eval import temporal
 from faceoff.eval.data import EvalData, load_eval_data
+from faceoff.eval.fidelity import fidelity as against_ideal
+from faceoff.eval.fidelity import similarity
 from faceoff.eval.judges import get_classifier, get_probe
 from faceoff.eval.nets import JudgeConfig
 
@@ -26,8 +28,16 @@ real frames is below this: only those say anything about transfer."""
 DIRECTIONS = {"a2b": 0, "b2a": 1}
 """direction -> the source domain it translates (0 = A, 1 = B)."""
 
-SECTIONS = ("expression", "identity", "stability", "warping", "tof", "cycle", "landmarks")
-_PSNR_CAP = 100.0  # dB, for identical images (JSON has no infinity)
+SECTIONS = (
+    "expression",
+    "identity",
+    "fidelity",
+    "stability",
+    "warping",
+    "tof",
+    "cycle",
+    "landmarks",
+)
 
 
 def _skip(reason: str) -> dict[str, Any]:
@@ -133,6 +143,15 @@ def identity(
     }
 
 
+def fidelity(data: EvalData, source: int, outputs: torch.Tensor) -> dict[str, Any]:
+    """SSIM, PSNR and detail of the outputs against the true face-off, where the data source can
+    draw it (:mod:`faceoff.eval.fidelity`)."""
+    ideal = data.ideal(source)
+    if isinstance(ideal, str):
+        return _skip(ideal)
+    return against_ideal(outputs, ideal[: len(outputs)])
+
+
 def stability(inputs: torch.Tensor, outputs: torch.Tensor) -> dict[str, Any]:
     """Frame-to-frame change of the outputs relative to the inputs' (1 = as steady)."""
     return temporal.stability(inputs.numpy(), outputs.numpy())
@@ -146,16 +165,9 @@ def over_time(inputs: torch.Tensor, outputs: torch.Tensor) -> dict[str, Any]:
 
 def cycle(inputs: torch.Tensor, cycled: torch.Tensor | None) -> dict[str, Any]:
     """PSNR (dB, mean over frames) and SSIM of the round trip against the inputs, on [0, 1]."""
-    from pytorch_msssim import ssim
-
     if cycled is None:
         return _skip("no backward generator given")
-    x = inputs.float() / 255
-    y = cycled.float() / 255
-    mse = ((x - y) ** 2).flatten(1).mean(1).clamp_min(10 ** (-_PSNR_CAP / 10))
-    psnr = float((10 * torch.log10(1 / mse)).mean())
-    small = min(x.shape[-2:]) < 11  # SSIM's 11 px window
-    value = None if small else float(ssim(x, y, data_range=1.0, size_average=True))
+    psnr, value = similarity(inputs, cycled)
     return {"computed": True, "psnr": psnr, "ssim": value}
 
 
@@ -208,6 +220,7 @@ def measure(
         "seed": seed,
         "expression": expression(data, source, inputs, out, seed, probe_config),
         "identity": identity(data, source, inputs, out, seed, classifier_config),
+        "fidelity": fidelity(data, source, out),
         **over_time(inputs, out),
         "cycle": cycle(inputs, back),
         "landmarks": landmarks(inputs, out) if with_landmarks else _skip("not asked for"),

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
+from faceoff.capabilities import RendersPeople
 from faceoff.console import warn
-from faceoff.data import Domain, load_split, source_label
+from faceoff.data import Domain, frames_problem, load_split, source_label
 from faceoff.errors import FaceoffError
 from faceoff.frames import center_crop, to_tensor
 from faceoff.masks import mask_out
 
 Params = dict[str, np.ndarray]
+Draw = Callable[[int, Params], torch.Tensor]
+"""(person 0 or 1, per-frame params) -> that person drawn with them, prepared as eval's frames."""
 
 
 @dataclass
@@ -25,6 +29,7 @@ class EvalData:
 
     The test split keeps the source's order, so it plays as the contiguous video the stability
     metric needs. ``source`` (plugin and params) identifies the data set in judge cache keys.
+    ``draw`` redraws a person from ground truth, for :meth:`ideal`, or says why it cannot.
     """
 
     train: tuple[torch.Tensor, torch.Tensor]
@@ -34,7 +39,9 @@ class EvalData:
     source: dict[str, Any]
     load_size: int
     crop_size: int
+    draw: Draw | str = "the data source cannot redraw its people"
     _digests: dict[int, str] = field(default_factory=dict, repr=False)
+    _ideals: dict[int, torch.Tensor | str] = field(default_factory=dict, repr=False)
 
     def digest(self, domain: int) -> str:
         """A hash of one domain's train frames and params: a frames folder can change in place."""
@@ -46,6 +53,19 @@ class EvalData:
                 h.update(np.ascontiguousarray(values, np.float32).tobytes())
             self._digests[domain] = h.hexdigest()
         return self._digests[domain]
+
+    def ideal(self, source: int) -> torch.Tensor | str:
+        """The true face-off of ``test[source]`` (the other person drawn with its ground truth,
+        prepared as the test frames are), or why there is none. Drawn once."""
+        if source not in self._ideals:
+            params = self.test_params[source]
+            if isinstance(self.draw, str):
+                self._ideals[source] = self.draw
+            elif not params:
+                self._ideals[source] = "the data source has no ground-truth parameters"
+            else:
+                self._ideals[source] = self.draw(1 - source, params)
+        return self._ideals[source]
 
     @property
     def has_params(self) -> bool:
@@ -65,6 +85,7 @@ def from_domains(
     crop_size: int,
     source: dict[str, Any],
     load_size: int,
+    draw: Draw | str = "the data source cannot redraw its people",
 ) -> EvalData:
     """EvalData from loaded domains (frames at ``load_size``), centre-cropped to ``crop_size``."""
     return EvalData(
@@ -75,7 +96,34 @@ def from_domains(
         source=source,
         load_size=load_size,
         crop_size=crop_size,
+        draw=draw,
     )
+
+
+def _drawer(resolved: Any, built: Any, who: str, test: tuple[Domain, Domain]) -> Draw | str:
+    """How to draw a person from ground truth as eval's frames are made (rendered at the load
+    size, masked out as a ``mask.mode`` crop run's frames, centre-cropped), or why not."""
+    if not isinstance(built, RendersPeople):
+        return f"{who} cannot redraw its people (it has no RendersPeople capability)"
+    data = resolved.spec.data
+    masked = resolved.spec.mask is not None and resolved.spec.mask.mode == "crop"
+
+    def draw(person: int, params: Params) -> torch.Tensor:
+        frames = built.render_person("AB"[person], params, data.load_size)
+        count = len(next(iter(params.values())))
+        problem = frames_problem(frames)
+        if problem is None and frames.shape[:3] != (count, data.load_size, data.load_size):
+            problem = f"gave {tuple(frames.shape)} for {count} frames at {data.load_size} px"
+        if problem:
+            raise FaceoffError(f"{who}: render_person({'AB'[person]!r}, ...): {problem}")
+        names = [f"ideal_{i:05d}.png" for i in range(count)]
+        domain = Domain(frames, names, params, test[person].truth)
+        if masked:
+            empty = Domain(np.zeros((0, *frames.shape[1:]), np.uint8), [])
+            domain = mask_out(resolved, (domain, empty) if person == 0 else (empty, domain))[person]
+        return _crop(domain, data.crop_size)
+
+    return draw
 
 
 _KEPT = 2  # data sets kept in memory
@@ -106,7 +154,8 @@ def _load(spec: dict[str, Any], where: str) -> EvalData:
         # frames (the judges' cache key follows the frames' content).
         train, test = mask_out(resolved, train), mask_out(resolved, test)
     source = resolved.to_dict()["data"]["source"]
-    return from_domains(train, test, data.crop_size, source, data.load_size)
+    draw = _drawer(resolved, built, who, test)
+    return from_domains(train, test, data.crop_size, source, data.load_size, draw)
 
 
 def load_eval_data(spec: dict[str, Any], where: str) -> EvalData:

@@ -12,6 +12,8 @@ from rich.table import Table
 _HINTS = {
     "expression": "probe error on translated frames; near held-out = ideal, near 1 = nothing moved",
     "identity": "share of outputs the A-vs-B classifier takes for the target; 1 = looks like them",
+    "fidelity": "against the true face-off (the target redrawn with the source's ground truth); "
+    "SSIM 1 = the same image",
     "stability": "output frame-to-frame change / input's; > 1 flickers, far below 1 = blur or "
     "a frozen output",
     "warping": "output t warped back by the input's optical flow against output t - 1; near "
@@ -21,6 +23,10 @@ _HINTS = {
     "cycle": "round trip back to the source; higher PSNR/SSIM = more of the input kept",
     "landmarks": "real-face landmark agreement between input and output (dlib)",
 }
+
+
+_SECTIONS = tuple(_HINTS)
+"""The sections in the table's order (``faceoff.eval.core.SECTIONS``, without importing torch)."""
 
 
 def to_json(result: dict[str, Any]) -> str:
@@ -58,7 +64,7 @@ def table(result: dict[str, Any]) -> Table:
     out.add_column("measure")
     out.add_column("value", justify="right")
     out.add_column("reading", style="dim", overflow="fold")
-    for name in ("expression", "identity", "stability", "warping", "tof", "cycle", "landmarks"):
+    for name in _SECTIONS:
         section = result[name]
         if not section["computed"]:
             out.add_row(name, "not computed", "-", escape(section["reason"]), end_section=True)
@@ -91,6 +97,11 @@ def _rows(name: str, s: dict[str, Any]):
         yield "identity", _fmt(s["score"]), "1 = every output taken for the target"
         yield "untranslated", _fmt(s["untranslated"]), "the input as is (should be ~0)"
         yield "classifier accuracy", _fmt(s["real_accuracy"]), "on real test frames of A and B"
+    elif name == "fidelity":
+        yield "SSIM", _fmt(s["ssim"]), "1 = the ideal face-off itself"
+        yield "PSNR (dB)", _fmt(s["psnr"], 2), "against the ideal, on [0, 1]; 100 = identical"
+        yield "detail", _fmt(s["detail"], 2), "high-frequency energy / the ideal's: < 1 blurred, "
+        "> 1 speckled"
     elif name == "stability":
         yield "ratio", _fmt(s["ratio"]), ""
         yield "output change", _fmt(s["output_change"], 4), "mean |Y[t+1] - Y[t]| on [0, 1]"

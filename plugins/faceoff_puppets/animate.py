@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from faceoff_synthetic.render import PARAM_NAMES, expression_trajectory
+from faceoff_synthetic.render import PARAM_NAMES, expression_trajectory, per_frame
 
 _NEUTRAL: dict[str, float] = {**dict.fromkeys(PARAM_NAMES, 0.0), "eye_open": 1.0, "scale": 1.0}
 _EYES_Y = 0.42  # canonical height of the eyes' midpoint, fraction of the frame
@@ -253,6 +253,15 @@ def render_frame(puppet: Puppet, params: Mapping[str, float], size: int) -> np.n
         img = img * (1 - teeth) + _TEETH * teeth
     img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
     return cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def render_frames(puppet: Puppet, params: Mapping[str, np.ndarray], size: int) -> np.ndarray:
+    """uint8 [N, size, size, 3] RGB: the puppet drawn with each frame's ``params`` ([N] each)."""
+    each = per_frame(params)
+    frames = np.empty((len(each), size, size, 3), np.uint8)
+    for i, one in enumerate(each):
+        frames[i] = render_frame(puppet, one, size)
+    return frames
 
 
 def working_side(size: int) -> int:

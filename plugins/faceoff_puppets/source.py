@@ -8,6 +8,7 @@ cache) on first use; a missing photo file is refused when the source is built.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -36,13 +37,22 @@ class PuppetsSource:
         from faceoff_puppets.animate import make_puppet, working_side
         from faceoff_puppets.photos import load_photos
 
+        if person not in ("A", "B"):
+            raise ValueError(f"person must be 'A' or 'B', got {person!r}")
         if self._photos is None:
             self._photos = load_photos(self.params.photos)
         photo, p = self._photos["AB".index(person)], self.params
         return make_puppet(photo.image, photo.landmarks, working_side(size), p.face, p.mouth)
 
+    def render_person(self, person: str, params: Mapping[str, np.ndarray], size: int) -> np.ndarray:
+        """Person ``"A"`` or ``"B"`` drawn with per-frame ``params``, as ``load`` draws them
+        (``faceoff.capabilities.RendersPeople``: ``faceoff eval`` draws the true face-off)."""
+        from faceoff_puppets.animate import render_frames
+
+        return render_frames(self.puppet(person, size), params, size)
+
     def _sequence(self, size: int) -> dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]:
-        from faceoff_puppets.animate import render_frame, trajectory
+        from faceoff_puppets.animate import trajectory
 
         if size not in self._rendered:
             p = self.params
@@ -51,14 +61,8 @@ class PuppetsSource:
             ranges |= p.model_dump(include={"shift", "zoom"})
             done = {}
             for index, person in enumerate("AB"):
-                puppet = self.puppet(person, size)
                 params = trajectory(p.seed, index, n, ranges)
-                frames = np.empty((n, size, size, 3), np.uint8)
-                for i in range(n):
-                    frames[i] = render_frame(
-                        puppet, {k: float(v[i]) for k, v in params.items()}, size
-                    )
-                done[person] = (frames, params)
+                done[person] = (self.render_person(person, params, size), params)
             self._rendered[size] = done
         return self._rendered[size]
 

@@ -481,7 +481,21 @@ def render_sequence(
     identity = make_identities(seed)[index]
     sub_seed = int(np.random.SeedSequence([seed, 0x7A, index]).generate_state(1)[0])
     params = expression_trajectory(sub_seed, n_frames)
-    frames = np.empty((n_frames, size, size, 3), dtype=np.uint8)
-    for i in range(n_frames):
-        frames[i] = render_frame(identity, {k: float(v[i]) for k, v in params.items()}, size)
-    return frames, params
+    return render_frames(identity, params, size), params
+
+
+def per_frame(params: Mapping[str, np.ndarray]) -> list[dict[str, float]]:
+    """Per-frame parameter arrays (name -> [N], as ``Domain.params``) as N dicts of floats."""
+    lengths = {len(values) for values in params.values()}
+    if len(lengths) != 1:
+        raise ValueError(f"expected parameter arrays of one length, got lengths {sorted(lengths)}")
+    return [{k: float(v[i]) for k, v in params.items()} for i in range(lengths.pop())]
+
+
+def render_frames(identity: Identity, params: Mapping[str, np.ndarray], size: int) -> np.ndarray:
+    """uint8 [N, size, size, 3] RGB: ``identity`` drawn with each frame's ``params`` ([N] each)."""
+    each = per_frame(params)
+    frames = np.empty((len(each), size, size, 3), dtype=np.uint8)
+    for i, one in enumerate(each):
+        frames[i] = render_frame(identity, one, size)
+    return frames

@@ -6,15 +6,21 @@ split, so the test frames play as a video, as in the paper's data sets.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from faceoff.data import Domain, Split
 from faceoff_synthetic import SyntheticParams
-from faceoff_synthetic.render import render_sequence
+from faceoff_synthetic.render import make_identities, render_frames, render_sequence
 
 
 class SyntheticSource:
-    """Renders on first use at a size and keeps the frames for the other split."""
+    """Renders on first use at a size and keeps the frames for the other split.
+
+    It can draw either person with any parameters (``faceoff.capabilities.RendersPeople``), so
+    ``faceoff eval`` knows the true face-off.
+    """
 
     def __init__(self, params: SyntheticParams) -> None:
         self.params = params
@@ -27,6 +33,13 @@ class SyntheticSource:
                 person: render_sequence(self.params.seed, person, n, size) for person in ("A", "B")
             }
         return self._rendered[size]
+
+    def render_person(self, person: str, params: Mapping[str, np.ndarray], size: int) -> np.ndarray:
+        """Person ``"A"`` or ``"B"`` drawn with per-frame ``params``, as ``load`` draws them."""
+        if person not in ("A", "B"):
+            raise ValueError(f"person must be 'A' or 'B', got {person!r}")
+        identity = make_identities(self.params.seed)["AB".index(person)]
+        return render_frames(identity, params, size)
 
     def load(self, split: Split, size: int) -> tuple[Domain, Domain]:
         start, stop = (
