@@ -44,7 +44,15 @@ DATA = {
     "crop_size": 32,
 }
 SHORT = [*TINY, "train.max_steps=2", "data.source.params.test_frames=6"]
-CUT = 'objective={"plugin": "cut", "params": {"num_patches": 32}}'
+OBJECTIVES = {
+    "cyclegan": [],
+    "recycle-gan": [
+        'objective={"plugin": "recycle-gan", "params": {"predictor": {"plugin": "unet", '
+        '"params": {"num_downs": 5, "ngf": 4}}}}'
+    ],
+    "cut": ['objective={"plugin": "cut", "params": {"num_patches": 32}}'],
+}
+"""Two ways with a cycle, two ways on clips, one way: fidelity reads only the outputs."""
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -129,10 +137,10 @@ def test_a_mask_crop_runs_ideal_is_masked_as_its_frames() -> None:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Two-step runs: cyclegan (with a way back) and cut (one way)."""
+    """A two-step run of each objective."""
     folder = tmp_path_factory.mktemp("fidelity")
     made = {}
-    for name, extra in (("cyclegan", []), ("cut", [CUT])):
+    for name, extra in OBJECTIVES.items():
         made[name] = folder / name
         spec = load_spec(QUICKSTART, get_registry(), [*SHORT, *extra])
         train(spec, made[name], show_progress=False)
@@ -149,7 +157,7 @@ def _eval_json(run: Path, *args: str) -> dict[str, Any]:
     return json.loads(done.stdout, parse_constant=refuse)
 
 
-@pytest.mark.parametrize("objective", ["cyclegan", "cut"])
+@pytest.mark.parametrize("objective", list(OBJECTIVES))
 def test_eval_json_has_fidelity_for_every_objective(runs: dict[str, Path], objective: str) -> None:
     result = _eval_json(runs[objective])
     section = result["fidelity"]
@@ -163,7 +171,7 @@ def test_eval_json_has_fidelity_for_every_objective(runs: dict[str, Path], objec
     assert f"{section['detail']:.2f}" in shown.output
 
 
-def test_a_frames_run_says_it_cannot_draw_the_ideal(runs: dict[str, Path], tmp_path: Path) -> None:
+def test_a_frames_run_says_it_cannot_draw_the_ideal(tmp_path: Path) -> None:
     """Its frames carry ground truth (params.csv), but a folder cannot redraw a person."""
     root = tmp_path / "frames"
     wrote = CliRunner().invoke(
