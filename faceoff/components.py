@@ -35,7 +35,7 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "loss": ("role", "needs_mask", "check_input", "optimizer", "weight"),
     "mask_provider": ("check_input", "cache_ignore"),
     "data_source": ("check_input", "sequences"),
-    "objective": ("describe", "check_input", "check_networks"),
+    "objective": ("describe", "check_input", "check_networks", "check_spec"),
     "logger": ("writes",),
 }
 """The registration options each kind takes, besides name, build, params and summary."""
@@ -82,6 +82,7 @@ class Component:
     sequences: bool = False
     describe: Describe | None = None
     check_networks: Callable[[Any, dict[str, Any]], str | None] | None = None
+    check_spec: Callable[[Any, Any], str | None] | None = None
     writes: Callable[[Any], list[str]] | None = None
     registry: Registry | None = field(default=None, compare=False, repr=False)
 
@@ -151,7 +152,11 @@ class Register:
 
         ``check_networks(params, networks)`` (objectives): why these params do not fit the
         objective's networks (name -> the network built on torch's meta device), phrased to
-        follow ``objective.params.`` (``"nce_layers: ..."``), or None.
+        follow ``objective.params.`` (``"nce_layers: ..."``), or None. ``check_spec(params,
+        view)`` (objectives): why the whole validated spec would not work with this objective
+        (``view``: :class:`faceoff.objective.SpecView`, every slot's component and params, read
+        only), starting with the dotted key it is about (``"data.crop_size: ..."``), or None;
+        called last at validation.
         """
         label = f"{self.kind} {name!r}"
         if not isinstance(name, str) or not _NAME.match(name):
@@ -192,7 +197,8 @@ class Register:
             raise ValueError(f"{label}: only reconstruction losses have a default weight")
         if self.kind == "objective" and not callable(options.get("describe")):
             raise ValueError(f"{label}: an objective needs describe=, see faceoff.objective")
-        hooks = ("check_input", "guess_params", "optimizer", "describe", "check_networks", "writes")
+        hooks = ("check_input", "guess_params", "optimizer", "describe", "check_networks")
+        hooks += ("check_spec", "writes")
         for key in hooks:
             if options.get(key) is not None and not callable(options[key]):
                 raise ValueError(f"{label}: {key} must be callable")

@@ -45,7 +45,7 @@ def _objective_facts(c: Component) -> list[str]:
         return []
     nets = ", ".join(f"{n} ({x.kind}, from `{x.slot}`)" for n, x in description.networks.items())
     ways = ", ".join(
-        f"`{n}` ({t.source} -> {t.target} by {t.network})"
+        f"`{n}` ({t.source} -> {t.target} by {', then '.join(t.chain)})"
         for n, t in description.translations.items()
     )
     facts = [f"Networks: {nets}.", f"Translations: {ways}."]

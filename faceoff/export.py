@@ -3,7 +3,9 @@
 The file takes float images in [-1, 1], [N, 3, H, W], and gives the translation; the batch is
 dynamic, and so are height and width where the network takes other sizes (a ResNet does, at
 multiples of 4; a U-Net only at its own size). Its metadata says what it was made from
-(``faceoff.*`` keys), so ``faceoff apply`` knows the size to feed it. Instance norm is a known
+(``faceoff.*`` keys), so ``faceoff apply`` knows the size to feed it. A translation by a chain of
+networks (an encoder, then a decoder) is one graph, named after its links
+(``faceoff.network``: ``encoder+decoder_B``). Instance norm is a known
 source of ONNX drift (reference CycleGAN #1534): the largest difference from PyTorch's output is
 measured on export and printed.
 """

@@ -16,13 +16,19 @@ readers of old runs call it), says:
 - ``networks``: name -> :class:`Network` (component kind, the spec slot it is built from, its
   channels). The engine builds them in this order (the seeded global RNG draws their initial
   weights in this order), on the CPU, and moves them to the device after ``build``.
-- ``translations``: name (``"a2b"``) -> :class:`Translation` (its network, source and target
-  domain, the translation back if there is one): what ``apply``, ``eval`` and ``compare`` run.
+- ``translations``: name (``"a2b"``) -> :class:`Translation` (its network, or a chain of networks
+  applied in order, source and target domain, the translation back if there is one): what
+  ``apply``, ``eval``, ``export`` and ``compare`` run. A chain as a whole maps images to images
+  ([n, 3, H, W] -> [n, 3, H, W]); its links may pass anything between them (an encoder's code).
 - ``layout``: the batches it trains on (:class:`Layout`).
 - ``panels``, ``curves``, ``shown``: how its loss terms are plotted and shown while training.
 - ``needs_masks``: it reads the batch's face masks itself (the spec must have them as weights).
 - ``masks_to_losses``: it passes those masks on to its reconstruction losses (``masked-l1``
   needs them; without this flag a spec that uses it is refused).
+
+An objective may also register ``check_spec=check``: ``check(params, view) -> str | None`` sees
+the whole validated spec (:class:`SpecView`: every slot's component and params) and says why it
+would not work, starting with the dotted key it is about; the spec is then refused at validation.
 
 ``build(params, networks, context) -> Objective`` makes the objective: an ``nn.Module`` that also
 subclasses :class:`Objective`, holding ``networks`` (name -> the built ``nn.Module``) and whatever
@@ -45,6 +51,12 @@ random streams). It implements:
 - ``extra_state()`` / ``load_extra_state(tensors)`` (optional): tensors besides the networks and
   optimisers to checkpoint, such as image pools. Random streams from ``context.random`` are
   checkpointed by the engine.
+
+Networks may share parts (a block tied between two decoders): a checkpoint stores each tensor once
+and records the other names as aliases. Every trainable parameter of the objective must belong
+to one of ``networks`` (add a module the objective makes itself, such as CUT's MLP heads, to
+``networks``): one that does not would not be checkpointed, so building refuses it. Frozen
+parameters outside them (``requires_grad`` off, in no group) are rebuilt by ``build`` instead.
 
 An objective plugin imports this module, :mod:`faceoff.losses`, :mod:`faceoff.pool`,
 :mod:`faceoff.masks` and :mod:`faceoff.data`, never ``faceoff.train``: the engine is typed by the
@@ -110,6 +122,12 @@ class Translation:
     def chain(self) -> tuple[str, ...]:
         """The networks applied in order (one, for a translation by one network)."""
         return (self.network,) if isinstance(self.network, str) else self.network
+
+    @property
+    def label(self) -> str:
+        """The chain as one readable name (``encoder+decoder_B``; the network's own name for
+        one network): what ``apply`` prints and ``export`` records."""
+        return "+".join(self.chain)
 
     @property
     def source_index(self) -> int:
@@ -194,6 +212,28 @@ class Description:
             needs_masks=bool(data.get("needs_masks", False)),
             masks_to_losses=bool(data.get("masks_to_losses", False)),
         )
+
+
+@dataclass(frozen=True)
+class SlotView:
+    """One place of a validated spec as ``check_spec`` sees it: the kind and registered name of
+    the component there and its validated params (a copy: changing it changes nothing)."""
+
+    kind: str
+    plugin: str
+    params: Any
+
+
+@dataclass(frozen=True)
+class SpecView:
+    """A validated spec as an objective's ``check_spec`` sees it, every default filled in.
+
+    ``spec``: a copy of the :class:`faceoff.spec.Spec` (``spec.data.crop_size``, ``spec.mask``);
+    ``slots``: every place naming a component, nested ones included (``"generator"``,
+    ``"losses.cycle.0"``, ``"objective.params.encoder"``) -> :class:`SlotView`, read only."""
+
+    spec: Any
+    slots: Mapping[str, SlotView]
 
 
 class Engine(Protocol):

@@ -13,8 +13,10 @@ A run folder (written by ``faceoff run``)::
 A checkpoint explains itself: its metadata holds the resolved spec, the objective's description
 (networks, translations, loss curves) and each network's kind, plugin, params and channels, so
 ``apply``, ``eval``, ``compare``, ``plot`` and ``load_network`` need nothing but the file. A
-checkpoint of faceoff 0.1 (format ``/1``, always CycleGAN) has only the spec: its description is
-rebuilt from the spec through the installed plugins.
+translation may be a chain of networks (:meth:`Checkpoint.load_translation` runs it as one);
+networks may share tensors, stored once (:mod:`faceoff.aliases`). A checkpoint of faceoff 0.1
+(format ``/1``, always CycleGAN) has only the spec: its description is rebuilt from the spec
+through the installed plugins.
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from faceoff.console import warn
 from faceoff.errors import FaceoffError
 from faceoff.io import regular_file
 from faceoff.objective import Description, Translation
+
+if TYPE_CHECKING:
+    from torch import nn
 
 SPEC_FILE = "spec.json"
 PLUGINS_FILE = "plugins.json"
@@ -175,6 +180,22 @@ class Checkpoint:
     def translation(self, direction: str) -> Translation:
         """The objective's translation ``direction``, or an error naming those it has."""
         return find_translation(self.description, direction, str(self.path))
+
+    def load_translation(self, direction: str) -> nn.Module:
+        """The translation ``direction`` as one module, in eval mode, on the CPU: its network,
+        or for a chain an ``nn.Sequential`` of its networks under their names (a network named
+        twice is loaded once and run twice). What every reader runs: apply, eval, export,
+        compare."""
+        from collections import OrderedDict
+
+        from torch import nn
+
+        chain = self.translation(direction).chain
+        loaded = {name: self.load_network(name) for name in dict.fromkeys(chain)}
+        if len(chain) == 1:
+            return loaded[chain[0]]
+        keys = [name if name not in chain[:i] else f"{name}_{i}" for i, name in enumerate(chain)]
+        return nn.Sequential(OrderedDict(zip(keys, (loaded[n] for n in chain)))).eval()
 
     def load_network(self, name: str) -> Any:
         """Network ``name`` rebuilt from its record and weights, in eval mode, on the CPU."""

@@ -16,9 +16,17 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from faceoff.components import Component
-from faceoff.errors import FaceoffError, call_plugin
+from faceoff.errors import FaceoffError
 from faceoff.objective import Description
 from faceoff.plugins import Registry
+from faceoff.spec_checks import (
+    check_layout,
+    check_masks,
+    check_networks,
+    check_sizes,
+    check_spec,
+    describe,
+)
 from faceoff.spec_file import (
     LEGACY_KEYS,
     apply_overrides,
@@ -59,6 +67,7 @@ __all__ = [
     "Spec",
     "TrainSpec",
     "WeightedComponentSpec",
+    "describe",
     "load_spec",
     "resolve",
 ]
@@ -127,18 +136,6 @@ def slots(spec: Spec) -> list[Slot]:
     if spec.mask is not None:
         found.append(Slot("mask.provider", "mask_provider"))
     found += [Slot(f"output.loggers.{i}", "logger") for i in range(len(spec.output.loggers))]
-    return found
-
-
-def describe(component: Component, params: BaseModel) -> Description:
-    """An objective's description, or a FaceoffError naming the plugin if it cannot give one."""
-    who = f"objective {component.name!r} ({component.plugin.distribution})"
-    found = call_plugin(f"{who}: describe", component.describe, params)  # type: ignore[arg-type]
-    if not isinstance(found, Description):
-        raise FaceoffError(
-            f"objective {component.name!r} ({component.plugin.distribution}): describe returned "
-            f"{type(found).__name__}, not a faceoff.objective.Description"
-        )
     return found
 
 
@@ -264,11 +261,12 @@ def resolve(
         if slot.path == "objective":
             _check_moved(registry, node, moved, source)
         _resolve_component(registry, slot, node, source, components)
-    _check_masks(spec, components, source)
-    _check_sizes(spec, components, source)
-    _check_networks(components, source)
-    _check_layout(components, source)
+    check_masks(spec, components, source)
+    check_sizes(spec, components, source)
+    check_networks(components, source)
+    check_layout(components, source)
     spec.optimizer = resolve_optimizer(spec.optimizer, *components["losses.adversarial"], source)
+    check_spec(spec, components, source)
     return ResolvedSpec(spec=spec, components=components, registry=registry)
 
 
@@ -289,71 +287,6 @@ def _check_moved(
                 f"{source}: {old}: objective {node.plugin!r} has no {name} (0.1's {old} is an "
                 f"option of the cyclegan objective); leave it out"
             )
-
-
-def _check_networks(components: dict[str, tuple[Component, BaseModel]], source: str) -> None:
-    """Every network the objective builds comes from a slot of the spec of the right kind."""
-    component, params = components["objective"]
-    built: dict[str, Any] = {}
-    for name, network in describe(component, params).networks.items():
-        found = components.get(network.slot)
-        if found is None or found[0].kind != network.kind:
-            have = f"a {found[0].kind}" if found else "nothing"
-            raise FaceoffError(
-                f"{source}: objective.plugin: objective {component.name!r} builds its network "
-                f"{name} from a {network.kind} at {network.slot}, and the spec has {have} there"
-            )
-        if network.needs or component.check_networks:
-            built[name] = _check_capabilities(component.name, name, network, *found, source)
-        problem = network.size and found[0].input_problem(found[1], network.size)
-        if problem:
-            raise FaceoffError(
-                f"{source}: {network.slot}: {found[0].name} {one_line(problem)} (the objective's "
-                f"{name} sees {network.size} px regions); change its params or the region size"
-            )
-    if component.check_networks:
-        who = f"objective {component.name!r} ({component.plugin.distribution}): check_networks"
-        problem = call_plugin(who, component.check_networks, params, built)
-        if problem:
-            raise FaceoffError(f"{source}: objective.params.{one_line(problem)}")
-
-
-def _check_capabilities(
-    objective: str, name: str, network: Any, component: Component, params: BaseModel, where: str
-) -> Any:
-    """Build the network on torch's meta device (no memory, no weights), check that it has
-    what the objective needs of it, and return it."""
-    import torch
-
-    from faceoff.capabilities import CAPABILITIES
-
-    with torch.device("meta"):
-        built = component.make(params, **network.channels())
-    for need in network.needs:
-        protocol = CAPABILITIES[need]
-        if not isinstance(built, protocol):
-            what = " ".join((protocol.__doc__ or "").split()[:14])
-            raise FaceoffError(
-                f"{where}: {network.slot}.plugin: objective {objective!r} needs its {name} to be "
-                f"a {network.kind} with the capability {need} (faceoff.capabilities: {what}...), "
-                f"and {component.name!r} has not"
-            )
-    return built
-
-
-def _check_layout(components: dict[str, tuple[Component, BaseModel]], source: str) -> None:
-    """An objective that trains on clips needs a data source that knows the frames' order."""
-    objective, params = components["objective"]
-    frames = describe(objective, params).layout.frames
-    data = components["data.source"][0]
-    if frames > 1 and not data.sequences:
-        registry = data.registry
-        able = sorted(c.name for c in registry.all() if c.kind == "data_source" and c.sequences)
-        raise FaceoffError(
-            f"{source}: data.source.plugin: objective {objective.name!r} trains on clips of "
-            f"{frames} consecutive frames, and data source {data.name!r} does not say which "
-            f"frames are consecutive; use one that does ({', '.join(able) or 'none installed'})"
-        )
 
 
 def _resolve_component(
@@ -396,50 +329,6 @@ def _resolve_component(
                 nested = Slot(path, kind, slot.role if kind == slot.kind else None)
                 _resolve_component(registry, nested, item, source, out)
     node.params = params.model_dump(mode="json")
-
-
-def _check_masks(
-    spec: Spec, components: dict[str, tuple[Component, BaseModel]], source: str
-) -> None:
-    """A loss (or objective) that needs masks gets them only from a mask section in ``weight``
-    mode, and a loss only from an objective that passes them on."""
-    objective, params = components["objective"]
-    described = describe(objective, params)
-    if not described.masks_to_losses:
-        for path, (component, _) in components.items():
-            if component.needs_mask:
-                raise FaceoffError(
-                    f"{source}: {path}.plugin: loss {component.name!r} needs face masks, but "
-                    f"objective {objective.name!r} does not pass masks to its losses; use a loss "
-                    "without masks (e.g. l1) or the cyclegan objective"
-                )
-    if spec.mask is not None and spec.mask.mode == "weight":
-        return
-    how = "set mask.mode to 'weight'" if spec.mask else "add a 'mask' section"
-    if described.needs_masks:
-        raise FaceoffError(
-            f"{source}: objective.params: objective {objective.name!r} with these params reads "
-            f"face masks (a local discriminator finds its region there); {how} with a mask "
-            "provider that weights the region (e.g. synthetic or insightface, mouth_weight 2)"
-        )
-    for path, (component, _) in components.items():
-        if component.needs_mask:
-            raise FaceoffError(
-                f"{source}: {path}.plugin: loss {component.name!r} needs face masks; "
-                f"{how} with a mask provider, or use a loss without masks"
-            )
-
-
-def _check_sizes(
-    spec: Spec, components: dict[str, tuple[Component, BaseModel]], source: str
-) -> None:
-    for path, (component, params) in components.items():
-        problem = component.input_problem(params, spec.data.crop_size)
-        if problem:
-            raise FaceoffError(
-                f"{source}: {path}: {component.name} {one_line(problem)}; change data.crop_size "
-                "or the params"
-            )
 
 
 def params_from_options(component: Component, options: list[str]) -> BaseModel:

@@ -19,9 +19,10 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ValidationError
 from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import safe_open, save_file
 from torch import nn
 
+from faceoff.aliases import ALIASES, read_prefixed, store_once
 from faceoff.components import Component
 from faceoff.errors import FaceoffError
 from faceoff.io import atomic_path, check_new_file, refuse_inputs, regular_file
@@ -211,7 +212,8 @@ def import_reference(
         net.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
         raise FaceoffError(f"{src}: does not fit {kind} {plugin!r}: {one_line(str(exc))}") from None
-    state = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
+    state, aliases = store_once({k: v.detach() for k, v in net.state_dict().items()})
+    state = {k: v.contiguous().cpu() for k, v in state.items()}
     params_json = validated.model_dump(mode="json")
     metadata = {
         "format": FORMAT,
@@ -221,7 +223,7 @@ def import_reference(
         "channels": json.dumps(_channels(kind, in_channels, out_channels)),
         "source": src.name,
         "source_sha256": hashlib.sha256(src.read_bytes()).hexdigest(),
-    }
+    } | ({ALIASES: json.dumps(aliases)} if aliases else {})
     with atomic_path(dest) as tmp:
         save_file(state, str(tmp), metadata=metadata)
     return ImportSummary(
@@ -229,7 +231,7 @@ def import_reference(
         kind=kind,
         plugin=plugin,
         params=params_json,
-        tensors=len(state),
+        tensors=len(state) + len(aliases),
         parameters=sum(p.numel() for p in net.parameters()),
         source=str(src),
     )
@@ -260,8 +262,10 @@ def build_network(
     component = _component(kind, plugin)
     validated = _validate(component, params)
     net = component.make(validated, **channels)
-    tensors = load_file(str(path))
-    state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+    try:
+        state = read_prefixed(path, prefix)  # shared parts under every name
+    except (SafetensorError, OSError) as exc:
+        raise FaceoffError(f"{path}: not readable ({one_line(str(exc), 120)})") from None
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -274,8 +278,9 @@ def build_network(
 def load_network(path: str | Path, network: str | None = None) -> nn.Module:
     """The network in a faceoff network file or a run checkpoint, ready, in eval mode, on the CPU.
 
-    ``network`` picks one of a run checkpoint's networks (default: the one of its objective's
-    first translation: CycleGAN's a2b generator); a network file holds one network, takes none.
+    ``network`` picks one of a run checkpoint's networks (default: its objective's first
+    translation, CycleGAN's a2b generator; a chain of networks as one ``nn.Sequential``); a
+    network file holds one network, takes none.
     """
     from faceoff.runs import FORMATS, Checkpoint
 
@@ -301,8 +306,8 @@ def load_network(path: str | Path, network: str | None = None) -> nn.Module:
             )
         if fmt in FORMATS:
             checkpoint = Checkpoint(path)
-            if network is None:
-                network = next(iter(checkpoint.description.translations.values())).network
+            if network is None:  # the first translation, its chain of networks as one
+                return checkpoint.load_translation(next(iter(checkpoint.description.translations)))
             return checkpoint.load_network(network)
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise FaceoffError(f"{path}: damaged metadata ({type(exc).__name__}: {exc})") from None

@@ -36,7 +36,9 @@ def refused(*args: object, cwd: Path | None = None) -> str:
 def snapshot(folder: Path) -> dict[str, str]:
     """Every file under ``folder`` and its digest (folders as empty entries)."""
     return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        if p.is_file()
+        else ""
         for p in sorted(folder.rglob("*"))
     }
 

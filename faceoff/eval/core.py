@@ -266,10 +266,10 @@ def evaluate(
         )
     inputs = data.test[source][:frames]
     device = _device()
-    outputs = translate_tensor(checkpoint.load_network(translation.network), inputs, device)
+    outputs = translate_tensor(checkpoint.load_translation(direction), inputs, device)
     cycled = None
     if translation.inverse is not None:
-        back = checkpoint.description.translations[translation.inverse].network
-        cycled = translate_tensor(checkpoint.load_network(back), _nchw(outputs), device)
+        back = checkpoint.load_translation(translation.inverse)
+        cycled = translate_tensor(back, _nchw(outputs), device)
     result = measure(data, direction, outputs, cycled, seed=seed)
     return {"run": str(run.path), "checkpoint": str(checkpoint.path), **result}

@@ -5,6 +5,8 @@ Tensors, flat under prefixed names: ``net.<network>.<key>`` (each network's stat
 image pools), ``rng.torch``, ``rng.cuda.<i>`` and ``rng.<stream>`` (named random streams). The
 metadata holds JSON strings: the step, each optimiser's hyper-parameters, the resolved spec, the
 objective's description and each network's record (see :mod:`faceoff.runs`, which reads them).
+Networks may share parts: each storage is written once, the other names are ``aliases`` in the
+metadata (:mod:`faceoff.aliases`), and every name is restored on loading.
 faceoff 0.1's checkpoints (format /1) load too: their extra state had no prefix.
 """
 
@@ -20,6 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from faceoff import __version__
+from faceoff.aliases import ALIASES, store_once, with_aliases
 from faceoff.errors import FaceoffError
 from faceoff.io import atomic_path
 from faceoff.objective import Description, Objective
@@ -43,7 +46,7 @@ def save_checkpoint(
     tensors: dict[str, torch.Tensor] = {}
     for name, net in objective.networks.items():
         for key, value in net.state_dict().items():
-            tensors[f"net.{name}.{key}"] = value.detach().contiguous()
+            tensors[f"net.{name}.{key}"] = value.detach()  # made contiguous once stored once
     optimizer_tensors, metadata = engine.state()
     tensors.update(optimizer_tensors)
     for key, value in objective.extra_state().items():
@@ -60,8 +63,13 @@ def save_checkpoint(
         description=json.dumps(description.to_json()),
         networks=json.dumps(networks),
     )
+    tensors, aliases = store_once(tensors)
+    if aliases:  # shared parts; a checkpoint without them is written as before
+        metadata[ALIASES] = json.dumps(aliases)
     with atomic_path(path) as tmp:
-        save_file({k: v.cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+        save_file(
+            {k: v.contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata
+        )
 
 
 def _extra_state(checkpoint: Checkpoint, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -83,6 +91,7 @@ def load_checkpoint(path: Path, objective: Objective, engine: Engine) -> int:
         tensors = load_file(str(path))
     except (SafetensorError, OSError) as exc:
         raise FaceoffError(f"{path}: not a readable faceoff checkpoint ({exc})") from None
+    tensors = with_aliases(tensors, metadata, path)
     rng = _random_state(path, tensors, "rng.torch")
     try:
         for name, net in objective.networks.items():

@@ -163,7 +163,7 @@ def compare(
     inputs = test_frames(first.spec(), frames, domain, str(first.spec_path))
     outputs: dict[str, np.ndarray] = {}
     for run, (label, checkpoint) in zip(opened, latest.items()):
-        net = checkpoint.load_network(translations[label].network)
+        net = checkpoint.load_translation(direction)
         mask = run.folder.spec().get("mask")
         if isinstance(mask, dict) and mask.get("mode") == "crop":  # it saw only masked faces
             where = str(run.folder.spec_path)

@@ -138,8 +138,8 @@ def _peek_metadata(path: Path) -> dict[str, str]:
 
 def load_generator(source: str | Path, direction: str = "a2b", device: str = "cpu") -> Generator:
     """The generator of a run folder (latest checkpoint), a run checkpoint, a network file, or
-    an ONNX file from ``faceoff export`` (run by onnxruntime on ``device``): the network of the
-    run's objective's translation ``direction``."""
+    an ONNX file from ``faceoff export`` (run by onnxruntime on ``device``): the run's
+    objective's translation ``direction``, one network or a chain of them run as one."""
     source = Path(source)
     if source.suffix.lower() == ".onnx" and source.is_file():
         return _onnx_generator(source, direction, device)
@@ -168,11 +168,20 @@ def load_generator(source: str | Path, direction: str = "a2b", device: str = "cp
         return Generator(net, source, "generator", DEFAULT_SIZE, rule)
     if metadata.get("format") not in FORMATS:
         load_network(checkpoint.path)  # says what is wrong with the file
-    name = checkpoint.translation(direction).network
-    net = checkpoint.load_network(name)
-    record = checkpoint.networks[name]
-    rule = _plugin_rule(record["kind"], record["plugin"], record.get("params", {}))
-    return Generator(net, checkpoint.path, name, checkpoint.crop_size, rule)
+    translation = checkpoint.translation(direction)
+    net = checkpoint.load_translation(direction)
+    records = [checkpoint.networks[name] for name in translation.chain]
+    rules = [_plugin_rule(r["kind"], r["plugin"], r.get("params", {})) for r in records]
+    rule = _first_rule([r for r in rules if r is not None])
+    return Generator(net, checkpoint.path, translation.label, checkpoint.crop_size, rule)
+
+
+def _first_rule(rules: list[Rule]) -> Rule | None:
+    """One size rule for a chain of networks: the first link's objection (each link's own
+    rule is about the images the chain takes and gives back)."""
+    if len(rules) < 2:
+        return rules[0] if rules else None
+    return lambda size: next((p for rule in rules if (p := rule(size))), None)
 
 
 def _onnx_generator(source: Path, direction: str, device: str) -> Generator:
@@ -191,7 +200,7 @@ def _onnx_generator(source: Path, direction: str, device: str) -> Generator:
 # ---- ONNX files: checked on opening, whoever wrote them -------------------------------------
 
 META_PREFIX = "faceoff."
-_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_NAME = re.compile(r"[A-Za-z0-9_.+-]{1,64}")  # a network, or a chain: encoder+decoder_B
 
 
 def session(path: str | Path, device: str = "cpu") -> Any:
