@@ -7,6 +7,8 @@ import json
 import math
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -273,3 +275,53 @@ def test_list_plugins_lists_the_networks() -> None:
     assert {
         ("generator", n) for n in ("ae-encoder", "ae-inter", "ae-inter-liae", "ae-decoder")
     } <= have
+
+
+# --- the readers run its chains -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=["df", "liae"])
+def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """A tiny 2-step run of each archi, with test-sized eval judges."""
+    from faceoff.eval import judges
+    from faceoff.eval.nets import JudgeConfig
+
+    extra = LIAE if request.param == "liae" else []
+    folder = tmp_path_factory.mktemp(request.param) / "run"
+    train(tiny_spec(*extra, "train.max_steps=2"), folder, show_progress=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(judges, "PROBE_CONFIG", JudgeConfig(8, 4, 100, 16, 3e-3))
+        patch.setattr(judges, "CLASSIFIER_CONFIG", JudgeConfig(8, 4, 40, 16, 3e-3))
+        yield request.param, folder
+
+
+def test_apply_eval_export_and_compare_run_the_chain(run, tmp_path: Path) -> None:
+    from faceoff.export import session
+    from faceoff.runs import Checkpoint
+
+    archi, folder = run
+    invoke = CliRunner().invoke
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(frames / f"{i}.png"), np.full((40, 40, 3), 90 * i, np.uint8))
+    done = invoke(cli, ["apply", str(folder), str(frames), str(tmp_path / "out"), "--no-progress"])
+    assert done.exit_code == 0, done.output
+    assert len(list((tmp_path / "out").glob("*.png"))) == 2
+    done = invoke(cli, ["eval", str(folder), "--json", "--frames", "2"])
+    assert done.exit_code == 0, done.output
+    result = json.loads(done.stdout)
+    assert result["fidelity"]["computed"] and result["cycle"]["computed"] == (archi == "df")
+    onnx_path = tmp_path / "a2b.onnx"
+    done = invoke(cli, ["export", str(folder), str(onnx_path)])
+    assert done.exit_code == 0, done.output
+    checkpoint = Checkpoint(sorted((folder / "checkpoints").glob("*.safetensors"))[-1])
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    with torch.no_grad():
+        expected = checkpoint.load_translation("a2b")(images).numpy()
+    got = session(onnx_path).run(None, {"image": images.numpy()})[0]
+    assert np.abs(got - expected).max() < 1e-4
+    grid = tmp_path / "grid.png"
+    done = invoke(cli, ["compare", str(folder), "--out", str(grid), "--frames", "2"])
+    assert done.exit_code == 0, done.output
+    assert grid.is_file()
